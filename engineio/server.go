@@ -1,0 +1,364 @@
+// Package engineio implements the server side of Engine.IO protocol 4:
+// HTTP long-polling, websocket, the upgrade from one to the other, and
+// heartbeats. It knows nothing of Socket.IO; a Handler receives each
+// session's messages.
+package engineio
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// Options configure a Server. Every zero value means the default given.
+type Options struct {
+	// PingInterval between server pings. Zero means 25s.
+	PingInterval time.Duration
+	// PingTimeout is how long a pong may take. Zero means 20s.
+	PingTimeout time.Duration
+	// MaxPayload is the largest message or polling request body accepted, in
+	// bytes. Zero means 1,000,000 (socket.io's maxHttpBufferSize).
+	MaxPayload int
+	// WriteQueueLimit is how many bytes may wait for a slow websocket client
+	// before it is disconnected. Zero means 4 MiB.
+	WriteQueueLimit int
+	// UpgradeTimeout bounds the websocket upgrade of a polling session.
+	// Zero means 10s.
+	UpgradeTimeout time.Duration
+	// DisablePolling and DisableWebsocket turn a transport off.
+	DisablePolling, DisableWebsocket bool
+	// CORS decides which browser origins may connect.
+	CORS CORS
+	// AllowRequest, if set, may refuse a handshake; the client gets 403.
+	AllowRequest func(r *http.Request) error
+	// OnSession is called for each new session, after its open packet is
+	// queued; it returns the Handler for the session's packets. Required.
+	OnSession func(s *Session, r *http.Request) Handler
+	// Logger receives connection-level errors. Nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Server serves Engine.IO sessions. Mount it at its path, e.g.
+// mux.Handle("/engine.io/", srv).
+type Server struct {
+	opts  Options
+	wheel *wheel
+
+	shards [64]sessionShard
+
+	closeOnce sync.Once
+}
+
+type sessionShard struct {
+	mu       sync.RWMutex
+	sessions map[string]*Session
+}
+
+// NewServer returns a server with opts; see Options for the defaults.
+func NewServer(opts Options) *Server {
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = 25 * time.Second
+	}
+	if opts.PingTimeout <= 0 {
+		opts.PingTimeout = 20 * time.Second
+	}
+	if opts.MaxPayload <= 0 {
+		opts.MaxPayload = 1_000_000
+	}
+	if opts.WriteQueueLimit <= 0 {
+		opts.WriteQueueLimit = 4 << 20
+	}
+	if opts.UpgradeTimeout <= 0 {
+		opts.UpgradeTimeout = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	tick := min(opts.PingInterval, opts.PingTimeout) / 8
+	tick = max(min(tick, 500*time.Millisecond), 5*time.Millisecond)
+	s := &Server{opts: opts, wheel: newWheel(tick, max(opts.PingInterval, opts.PingTimeout))}
+	for i := range s.shards {
+		s.shards[i].sessions = make(map[string]*Session)
+	}
+	return s
+}
+
+// Options returns the options in force, defaults filled in.
+func (srv *Server) Options() Options { return srv.opts }
+
+// Engine.IO error codes, sent as {"code":N,"message":"..."} with a 400 or 403.
+const (
+	errTransportUnknown   = 0
+	errUnknownSid         = 1
+	errBadHandshakeMethod = 2
+	errBadRequest         = 3
+	errForbidden          = 4
+	errUnsupportedVersion = 5
+)
+
+var errorMessages = [...]string{
+	"Transport unknown", "Session ID unknown", "Bad handshake method",
+	"Bad request", "Forbidden", "Unsupported protocol version",
+}
+
+func writeError(w http.ResponseWriter, code int) {
+	status := http.StatusBadRequest
+	if code == errForbidden {
+		status = http.StatusForbidden
+	}
+	body, _ := json.Marshal(struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{code, errorMessages[code]})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// ServeHTTP handles handshakes, polling requests and websocket upgrades.
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !srv.opts.CORS.apply(w, r) {
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		writeError(w, errForbidden)
+		return
+	}
+	if r.Method == http.MethodOptions {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	q := r.URL.Query()
+	transport := q.Get("transport")
+	if (transport != "polling" || srv.opts.DisablePolling) && (transport != "websocket" || srv.opts.DisableWebsocket) {
+		writeError(w, errTransportUnknown)
+		return
+	}
+	if q.Get("EIO") != "4" {
+		writeError(w, errUnsupportedVersion)
+		return
+	}
+	isUpgrade := r.Header.Get("Upgrade") != ""
+	if transport == "websocket" && !isUpgrade {
+		writeError(w, errBadRequest)
+		return
+	}
+	sid := q.Get("sid")
+	if sid == "" {
+		srv.handshake(w, r, transport)
+		return
+	}
+	s := srv.lookup(sid)
+	if s == nil {
+		writeError(w, errUnknownSid)
+		return
+	}
+	if transport == "websocket" {
+		srv.upgrade(w, r, s)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		s.pollGet(w, r)
+	case http.MethodPost:
+		s.pollPost(w, r)
+	default:
+		writeError(w, errBadRequest)
+	}
+}
+
+func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport string) {
+	if r.Method != http.MethodGet {
+		writeError(w, errBadHandshakeMethod)
+		return
+	}
+	if srv.opts.AllowRequest != nil {
+		if err := srv.opts.AllowRequest(r); err != nil {
+			writeError(w, errForbidden)
+			return
+		}
+	}
+	s := &Session{id: newID(), srv: srv, query: r.URL.Query(), remote: r.RemoteAddr, hbSlot: -1}
+	open := srv.openPacket(s.id, transport)
+	if transport == "websocket" {
+		c, initial, ok := srv.accept(w, r, s)
+		if !ok {
+			return
+		}
+		s.ws.Store(c)
+		c.write(open.Frame())
+		srv.register(s, r)
+		c.start(initial)
+		return
+	}
+	s.poll = newPolling(s)
+	s.poll.enqueueLocked(open)
+	srv.register(s, r)
+	s.pollGet(w, r)
+}
+
+func (srv *Server) register(s *Session, r *http.Request) {
+	sh := srv.shard(s.id)
+	sh.mu.Lock()
+	sh.sessions[s.id] = s
+	sh.mu.Unlock()
+	s.handler = srv.opts.OnSession(s, r)
+	srv.wheel.schedule(s, srv.opts.PingInterval)
+}
+
+func (srv *Server) openPacket(sid, transport string) *Message {
+	var upgrades []string
+	if transport == "polling" && !srv.opts.DisableWebsocket {
+		upgrades = []string{"websocket"}
+	} else {
+		upgrades = []string{}
+	}
+	data, _ := json.Marshal(struct {
+		Sid          string   `json:"sid"`
+		Upgrades     []string `json:"upgrades"`
+		PingInterval int64    `json:"pingInterval"`
+		PingTimeout  int64    `json:"pingTimeout"`
+		MaxPayload   int      `json:"maxPayload"`
+	}{sid, upgrades, srv.opts.PingInterval.Milliseconds(), srv.opts.PingTimeout.Milliseconds(), srv.opts.MaxPayload})
+	return newPacket(PacketOpen, data)
+}
+
+// accept completes a websocket handshake and wraps the connection.
+func (srv *Server) accept(w http.ResponseWriter, r *http.Request, s *Session) (*wsConn, []byte, bool) {
+	nc, rw, _, err := ws.HTTPUpgrader{}.Upgrade(r, w)
+	if err != nil {
+		if nc != nil {
+			nc.Close()
+		}
+		return nil, nil, false
+	}
+	var initial []byte
+	if n := rw.Reader.Buffered(); n > 0 {
+		initial, _ = rw.Reader.Peek(n)
+		initial = append([]byte(nil), initial...)
+	}
+	c := &wsConn{sess: s, fd: -1}
+	if fd := detach(nc); fd >= 0 {
+		c.fd = fd
+	} else {
+		c.nc = nc
+	}
+	return c, initial, true
+}
+
+// upgrade starts probing a websocket for a polling session.
+func (srv *Server) upgrade(w http.ResponseWriter, r *http.Request, s *Session) {
+	s.mu.Lock()
+	ok := s.state == stateOpen && s.poll != nil && s.probe == nil
+	s.mu.Unlock()
+	if !ok {
+		// Like the reference server: complete the handshake, then close.
+		if nc, _, _, err := (ws.HTTPUpgrader{}).Upgrade(r, w); err == nil {
+			nc.Close()
+		}
+		return
+	}
+	c, initial, ok := srv.accept(w, r, s)
+	if !ok {
+		return
+	}
+	c.probing.Store(true)
+	s.mu.Lock()
+	if s.state != stateOpen || s.poll == nil || s.probe != nil {
+		s.mu.Unlock()
+		c.close(ReasonTransportError)
+		return
+	}
+	s.probe = c
+	s.mu.Unlock()
+	time.AfterFunc(srv.opts.UpgradeTimeout, func() {
+		if c.probing.Load() {
+			c.close(ReasonTransportError)
+		}
+	})
+	c.start(initial)
+}
+
+func (srv *Server) shard(id string) *sessionShard {
+	var h uint32 = 2166136261
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	return &srv.shards[h%uint32(len(srv.shards))]
+}
+
+func (srv *Server) lookup(id string) *Session {
+	sh := srv.shard(id)
+	sh.mu.RLock()
+	s := sh.sessions[id]
+	sh.mu.RUnlock()
+	return s
+}
+
+func (srv *Server) forget(s *Session) {
+	srv.wheel.remove(s)
+	sh := srv.shard(s.id)
+	sh.mu.Lock()
+	if sh.sessions[s.id] == s {
+		delete(sh.sessions, s.id)
+	}
+	sh.mu.Unlock()
+}
+
+// Count returns the number of open sessions.
+func (srv *Server) Count() int {
+	n := 0
+	for i := range srv.shards {
+		sh := &srv.shards[i]
+		sh.mu.RLock()
+		n += len(sh.sessions)
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+// Close closes every session with ReasonServerShutdown, so that clients
+// reconnect (elsewhere), and stops the heartbeat timer. It is idempotent.
+func (srv *Server) Close() {
+	srv.closeOnce.Do(func() {
+		var all []*Session
+		for i := range srv.shards {
+			sh := &srv.shards[i]
+			sh.mu.RLock()
+			for _, s := range sh.sessions {
+				all = append(all, s)
+			}
+			sh.mu.RUnlock()
+		}
+		for _, s := range all {
+			s.close(ReasonServerShutdown)
+		}
+		srv.wheel.close()
+	})
+}
+
+// newID returns a random, URL-safe session id of 20 characters.
+func newID() string {
+	var b [15]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+var _ = strconv.Itoa

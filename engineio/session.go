@@ -1,0 +1,229 @@
+package engineio
+
+import (
+	"errors"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrClosed is returned when sending on a session that is closing or closed.
+var ErrClosed = errors.New("engineio: session closed")
+
+// Close reasons passed to Handler.OnClose. They are the reasons the
+// reference server gives, so that upper layers can report the same ones.
+const (
+	ReasonTransportClose = "transport close"
+	ReasonTransportError = "transport error"
+	ReasonPingTimeout    = "ping timeout"
+	ReasonParseError     = "parse error"
+	ReasonForcedClose    = "forced close"
+	ReasonServerShutdown = "server shutting down"
+	ReasonSlowConsumer   = "slow consumer"
+)
+
+// Handler receives the packets of one session. The server calls OnMessage
+// from at most one goroutine at a time per session, in arrival order; data is
+// only valid during the call. OnClose is called exactly once, after which no
+// OnMessage follows.
+type Handler interface {
+	OnMessage(s *Session, data []byte, binary bool)
+	OnClose(s *Session, reason string)
+}
+
+type sessionState int32
+
+const (
+	stateOpen    sessionState = iota
+	stateClosing              // flushing queued packets, then closes; Send refused
+	stateClosed
+)
+
+// Session is one Engine.IO connection, on long-polling or websocket. Its
+// methods are safe for concurrent use.
+type Session struct {
+	id      string
+	srv     *Server
+	handler Handler
+	query   url.Values
+	remote  string
+
+	ws atomic.Pointer[wsConn] // set once the session is on websocket
+
+	mu     sync.Mutex // guards the fields below
+	state  sessionState
+	poll   *polling // non-nil while the session is on long-polling
+	probe  *wsConn  // websocket being probed for an upgrade
+	reason string
+
+	delivering    bool   // handler.OnMessage is running
+	deferredClose string // close reason to report once OnMessage returns
+
+	deliver sync.Mutex // serializes handler.OnMessage across transports
+
+	awaitingPong atomic.Bool
+	// Heartbeat wheel links, guarded by the wheel's lock.
+	hbNext, hbPrev *Session
+	hbSlot         int32
+}
+
+// ID returns the session id (the Engine.IO sid).
+func (s *Session) ID() string { return s.id }
+
+// Query returns the query parameters of the handshake request.
+func (s *Session) Query() url.Values { return s.query }
+
+// RemoteAddr returns the network address of the client at handshake.
+func (s *Session) RemoteAddr() string { return s.remote }
+
+// Transport returns "websocket" or "polling".
+func (s *Session) Transport() string {
+	if s.ws.Load() != nil {
+		return "websocket"
+	}
+	return "polling"
+}
+
+// Send queues m for the client. It never blocks on the network: a websocket
+// write that cannot complete at once is queued, and a client whose queue
+// exceeds the server's WriteQueueLimit is disconnected as a slow consumer.
+func (s *Session) Send(m *Message) error {
+	if c := s.ws.Load(); c != nil {
+		return c.write(m.Frame())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.ws.Load(); c != nil { // upgraded while we waited
+		return c.write(m.Frame())
+	}
+	if s.state != stateOpen {
+		return ErrClosed
+	}
+	return s.poll.enqueue(m)
+}
+
+// SendAll queues several messages, in order, as one unit for the transport.
+func (s *Session) SendAll(ms []*Message) error {
+	for _, m := range ms {
+		if err := s.Send(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close ends the session after the packets already queued are flushed to
+// the client. OnClose is called with reason ReasonForcedClose... unless the
+// session ended for another reason first.
+func (s *Session) Close() {
+	s.closeGracefully(ReasonForcedClose)
+}
+
+func (s *Session) closeGracefully(reason string) {
+	if c := s.ws.Load(); c != nil {
+		c.closeAfterFlush(reason)
+		return
+	}
+	s.mu.Lock()
+	if s.state != stateOpen {
+		s.mu.Unlock()
+		return
+	}
+	if s.poll.pending() == 0 && !s.poll.waiting {
+		s.mu.Unlock()
+		s.close(reason)
+		return
+	}
+	s.state = stateClosing
+	s.reason = reason
+	s.poll.enqueueLocked(closeMessage)
+	s.mu.Unlock()
+	// A client that never polls again must not keep the session forever.
+	time.AfterFunc(s.srv.opts.PingInterval+s.srv.opts.PingTimeout, func() { s.close(reason) })
+}
+
+// close ends the session at once: the transports are closed and the handler
+// told. It is idempotent; the first reason wins.
+func (s *Session) close(reason string) {
+	s.mu.Lock()
+	if s.state == stateClosed {
+		s.mu.Unlock()
+		return
+	}
+	if s.reason != "" {
+		reason = s.reason
+	}
+	s.reason = reason
+	s.state = stateClosed
+	p, probe := s.poll, s.probe
+	s.probe = nil
+	deferred := s.delivering // OnClose follows the OnMessage in progress
+	if deferred {
+		s.deferredClose = reason
+	}
+	s.mu.Unlock()
+
+	s.srv.forget(s)
+	if p != nil {
+		p.shutdown()
+	}
+	if probe != nil {
+		probe.close(reason)
+	}
+	if c := s.ws.Load(); c != nil {
+		c.close(reason)
+	}
+	if !deferred {
+		s.handler.OnClose(s, reason)
+	}
+}
+
+// onPacket handles one packet from the client on its current transport.
+func (s *Session) onPacket(p Packet) {
+	switch p.Type {
+	case PacketMessage:
+		s.deliver.Lock()
+		s.mu.Lock()
+		if s.state == stateClosed {
+			s.mu.Unlock()
+			s.deliver.Unlock()
+			return
+		}
+		s.delivering = true
+		s.mu.Unlock()
+		s.handler.OnMessage(s, p.Data, p.Binary)
+		s.mu.Lock()
+		s.delivering = false
+		reason := s.deferredClose
+		s.mu.Unlock()
+		s.deliver.Unlock()
+		if reason != "" {
+			s.handler.OnClose(s, reason)
+		}
+	case PacketPong:
+		if s.awaitingPong.CompareAndSwap(true, false) {
+			s.srv.wheel.schedule(s, s.srv.opts.PingInterval)
+		}
+	case PacketClose:
+		s.close(ReasonTransportClose)
+	default:
+		// Ping, noop and stray upgrade packets carry nothing for us; an
+		// open packet from a client is a protocol error.
+		if p.Type == PacketOpen {
+			s.close(ReasonParseError)
+		}
+	}
+}
+
+// heartbeat is called by the wheel: it sends a ping, or ends a session
+// whose previous ping went unanswered.
+func (s *Session) heartbeat() {
+	if s.awaitingPong.Load() {
+		s.close(ReasonPingTimeout)
+		return
+	}
+	s.awaitingPong.Store(true)
+	s.srv.wheel.schedule(s, s.srv.opts.PingTimeout)
+	_ = s.Send(pingMessage)
+}

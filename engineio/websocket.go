@@ -1,0 +1,445 @@
+package engineio
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// Websocket framing errors; each closes the connection with the status the
+// RFC asks for.
+var (
+	errShortHeader   = errors.New("websocket: incomplete frame header")
+	errProtocol      = errors.New("websocket: protocol error")
+	errMessageTooBig = errors.New("websocket: message too big")
+	errSlowConsumer  = errors.New("engineio: write queue limit exceeded")
+)
+
+// Read states of a wsConn: reads are done by a goroutine that exists only
+// while the connection has unread bytes.
+const (
+	readIdle    int32 = iota
+	readRunning       // a goroutine is reading
+	readAgain         // more bytes arrived while it was reading
+)
+
+var (
+	closeFrame = ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, "")))
+	// readBuffers hold bytes read from the network while a read is in flight.
+	readBuffers = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+)
+
+// wsConn is a server-side websocket connection. On Linux it owns a raw
+// non-blocking file descriptor driven by the shared epoll poller, so an
+// idle connection has no goroutine, timer or buffer; elsewhere a goroutine
+// per connection reads a net.Conn.
+type wsConn struct {
+	sess    *Session
+	fd      int      // raw descriptor, or -1
+	nc      net.Conn // used when fd is -1
+	probing atomic.Bool
+
+	rstate  atomic.Int32
+	pending []byte // bytes of an incomplete frame
+	frag    []byte // payload of a fragmented message so far
+	fragOp  ws.OpCode
+
+	mu       sync.Mutex // guards the descriptor and the write state
+	closed   bool
+	closing  bool     // closes once the queue is flushed
+	queue    [][]byte // frames (or their unwritten tails) waiting for the socket
+	queued   int      // bytes in queue
+	closeWhy string
+}
+
+// start begins reading. initial holds bytes that arrived with the handshake.
+func (c *wsConn) start(initial []byte) {
+	if len(initial) > 0 {
+		c.rstate.Store(readRunning)
+		if !c.feed(initial) {
+			return
+		}
+		c.rstate.Store(readIdle)
+	}
+	if c.fd >= 0 {
+		if err := thePoller().add(c); err != nil {
+			c.close(ReasonTransportError)
+			return
+		}
+		c.readable() // bytes may have arrived before registration
+		return
+	}
+	go c.readBlocking()
+}
+
+// readable is called by the poller when the descriptor has bytes or hung up.
+func (c *wsConn) readable() {
+	for {
+		switch c.rstate.Load() {
+		case readIdle:
+			if c.rstate.CompareAndSwap(readIdle, readRunning) {
+				go c.readLoop()
+				return
+			}
+		case readRunning:
+			if c.rstate.CompareAndSwap(readRunning, readAgain) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// readLoop reads until the socket would block, then retires unless more
+// bytes were announced meanwhile.
+func (c *wsConn) readLoop() {
+	bp := readBuffers.Get().(*[]byte)
+	defer readBuffers.Put(bp)
+	buf := *bp
+	for {
+		for {
+			n, err := c.readFD(buf)
+			if n > 0 && !c.feed(buf[:n]) {
+				return
+			}
+			if err == errWouldBlock {
+				break
+			}
+			if err != nil || n == 0 {
+				c.close(ReasonTransportClose)
+				return
+			}
+		}
+		if c.rstate.CompareAndSwap(readRunning, readIdle) {
+			return
+		}
+		c.rstate.Store(readRunning)
+	}
+}
+
+func (c *wsConn) readBlocking() {
+	buf := make([]byte, 16<<10)
+	for {
+		n, err := c.nc.Read(buf)
+		if n > 0 && !c.feed(buf[:n]) {
+			return
+		}
+		if err != nil {
+			c.close(ReasonTransportClose)
+			return
+		}
+	}
+}
+
+// feed parses the frames in data (after any incomplete frame kept from the
+// last read) and handles each. It returns false once the connection closed.
+func (c *wsConn) feed(data []byte) bool {
+	if len(c.pending) > 0 {
+		c.pending = append(c.pending, data...)
+		data = c.pending
+	}
+	maxPayload := int64(c.sess.srv.opts.MaxPayload)
+	for len(data) > 0 {
+		h, hn, err := parseHeader(data)
+		if err == errShortHeader {
+			break
+		}
+		if err == nil && h.Length > maxPayload {
+			err = errMessageTooBig
+		}
+		if err != nil {
+			c.fail(err)
+			return false
+		}
+		end := int64(hn) + h.Length
+		if int64(len(data)) < end {
+			break
+		}
+		payload := data[hn:end]
+		ws.Cipher(payload, h.Mask, 0)
+		data = data[end:]
+		if err := c.onFrame(h, payload); err != nil {
+			c.fail(err)
+			return false
+		}
+		if c.isClosed() {
+			return false
+		}
+	}
+	switch {
+	case len(data) == 0 && cap(c.pending) > 64<<10:
+		c.pending = nil
+	case len(data) == 0:
+		c.pending = c.pending[:0]
+	default:
+		c.pending = append(c.pending[:0], data...)
+	}
+	return true
+}
+
+// parseHeader decodes a client frame header at the start of b and returns
+// it with its length in bytes.
+func parseHeader(b []byte) (h ws.Header, n int, err error) {
+	if len(b) < 2 {
+		return h, 0, errShortHeader
+	}
+	h.Fin = b[0]&0x80 != 0
+	h.Rsv = (b[0] & 0x70) >> 4
+	h.OpCode = ws.OpCode(b[0] & 0x0f)
+	h.Masked = b[1]&0x80 != 0
+	n = 2
+	switch l := b[1] & 0x7f; l {
+	case 126:
+		if len(b) < 4 {
+			return h, 0, errShortHeader
+		}
+		h.Length = int64(binary.BigEndian.Uint16(b[2:]))
+		n = 4
+	case 127:
+		if len(b) < 10 {
+			return h, 0, errShortHeader
+		}
+		u := binary.BigEndian.Uint64(b[2:])
+		if u>>63 != 0 {
+			return h, 0, errProtocol
+		}
+		h.Length = int64(u)
+		n = 10
+	default:
+		h.Length = int64(l)
+	}
+	if !h.Masked {
+		return h, 0, errProtocol // RFC 6455 §5.1: client frames are masked
+	}
+	if len(b) < n+4 {
+		return h, 0, errShortHeader
+	}
+	copy(h.Mask[:], b[n:n+4])
+	return h, n + 4, nil
+}
+
+func (c *wsConn) onFrame(h ws.Header, payload []byte) error {
+	if h.Rsv != 0 || h.OpCode.IsReserved() {
+		return errProtocol
+	}
+	if h.OpCode.IsControl() {
+		if !h.Fin || len(payload) > 125 {
+			return errProtocol
+		}
+		switch h.OpCode {
+		case ws.OpPing:
+			return c.write(ws.MustCompileFrame(ws.NewPongFrame(payload)))
+		case ws.OpClose:
+			c.writeAndClose(closeFrame, ReasonTransportClose)
+		}
+		return nil
+	}
+	switch {
+	case h.OpCode == ws.OpContinuation && c.frag == nil:
+		return errProtocol
+	case h.OpCode != ws.OpContinuation && c.frag != nil:
+		return errProtocol
+	case h.OpCode == ws.OpContinuation:
+		if int64(len(c.frag)+len(payload)) > int64(c.sess.srv.opts.MaxPayload) {
+			return errMessageTooBig
+		}
+		c.frag = append(c.frag, payload...)
+		if !h.Fin {
+			return nil
+		}
+		msg, op := c.frag, c.fragOp
+		c.frag = nil
+		return c.onData(op, msg)
+	case !h.Fin:
+		c.frag = append(make([]byte, 0, len(payload)), payload...)
+		c.fragOp = h.OpCode
+		return nil
+	}
+	return c.onData(h.OpCode, payload)
+}
+
+// onData turns a complete websocket message into an Engine.IO packet.
+func (c *wsConn) onData(op ws.OpCode, data []byte) error {
+	var p Packet
+	if op == ws.OpBinary {
+		p = Packet{Type: PacketMessage, Binary: true, Data: data}
+	} else {
+		var err error
+		if p, err = DecodeText(data); err != nil {
+			return err
+		}
+	}
+	if c.probing.Load() {
+		c.sess.onProbePacket(c, p)
+	} else {
+		c.sess.onPacket(p)
+	}
+	return nil
+}
+
+// fail closes the connection after a protocol violation, telling the peer why.
+func (c *wsConn) fail(err error) {
+	status := ws.StatusProtocolError
+	reason := ReasonTransportError
+	switch err {
+	case errMessageTooBig:
+		status = ws.StatusMessageTooBig
+	case errProtocol:
+	default:
+		reason = ReasonParseError
+	}
+	c.writeAndClose(ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(status, ""))), reason)
+}
+
+// write sends frame, or queues what the socket does not take at once. The
+// caller must not modify frame afterwards.
+func (c *wsConn) write(frame []byte) error {
+	c.mu.Lock()
+	if c.closed || c.closing {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	err := c.writeLocked(frame)
+	c.mu.Unlock()
+	if err != nil {
+		c.close(reasonFor(err))
+	}
+	return err
+}
+
+func (c *wsConn) writeLocked(frame []byte) error {
+	if len(c.queue) == 0 {
+		n, err := c.writeNow(frame)
+		if err != nil {
+			return err
+		}
+		if n == len(frame) {
+			return nil
+		}
+		frame = frame[n:]
+	}
+	c.queue = append(c.queue, frame)
+	c.queued += len(frame)
+	if c.queued > c.sess.srv.opts.WriteQueueLimit {
+		return errSlowConsumer
+	}
+	return nil
+}
+
+func reasonFor(err error) string {
+	if err == errSlowConsumer {
+		return ReasonSlowConsumer
+	}
+	return ReasonTransportError
+}
+
+// writeNow writes as much of b as the socket takes without blocking.
+func (c *wsConn) writeNow(b []byte) (int, error) {
+	if c.fd < 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(c.sess.srv.opts.PingTimeout))
+		return c.nc.Write(b)
+	}
+	written := 0
+	for written < len(b) {
+		n, err := writeFD(c.fd, b[written:])
+		if err == errWouldBlock {
+			return written, nil
+		}
+		if err != nil {
+			return written, err
+		}
+		written += n
+	}
+	return written, nil
+}
+
+// writable is called by the poller when the socket has room again.
+func (c *wsConn) writable() {
+	c.mu.Lock()
+	if c.closed || len(c.queue) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	var err error
+	for len(c.queue) > 0 {
+		var n int
+		n, err = c.writeNow(c.queue[0])
+		c.queued -= n
+		if err != nil || n < len(c.queue[0]) {
+			c.queue[0] = c.queue[0][n:]
+			break
+		}
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+	}
+	if len(c.queue) == 0 {
+		c.queue = nil
+	}
+	done := len(c.queue) == 0 && c.closing
+	why := c.closeWhy
+	c.mu.Unlock()
+	switch {
+	case err != nil:
+		c.close(ReasonTransportError)
+	case done:
+		c.close(why)
+	}
+}
+
+// closeAfterFlush sends a close frame after the queued frames, then closes.
+func (c *wsConn) closeAfterFlush(reason string) {
+	c.writeAndClose(closeFrame, reason)
+}
+
+func (c *wsConn) writeAndClose(frame []byte, reason string) {
+	c.mu.Lock()
+	if c.closed || c.closing {
+		c.mu.Unlock()
+		return
+	}
+	err := c.writeLocked(frame)
+	flushed := len(c.queue) == 0
+	if !flushed && err == nil {
+		c.closing, c.closeWhy = true, reason
+	}
+	c.mu.Unlock()
+	if err != nil || flushed {
+		c.close(reason)
+	}
+}
+
+func (c *wsConn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// close releases the connection at once and ends its session (a probe only
+// gives up the upgrade). It is idempotent.
+func (c *wsConn) close(reason string) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.queue, c.queued = nil, 0
+	if c.fd >= 0 {
+		thePoller().remove(c)
+		closeFD(c.fd)
+	} else {
+		c.nc.Close()
+	}
+	c.mu.Unlock()
+	if c.probing.Load() {
+		c.sess.abortProbe(c)
+		return
+	}
+	c.sess.close(reason)
+}

@@ -1,0 +1,196 @@
+package socketio
+
+import "sync"
+
+// BroadcastOptions select the receivers of a broadcast: the sockets in any
+// of Rooms (every socket if Rooms is empty) that are in none of Except. A
+// socket's id is the name of a room holding only it.
+type BroadcastOptions struct {
+	Rooms  []string
+	Except []string
+	// Local limits a cluster adapter to this node.
+	Local bool
+}
+
+// Adapter keeps a namespace's rooms and delivers broadcasts. The in-memory
+// adapter serves one node; a cluster adapter also forwards broadcasts to
+// the other nodes. Implementations must be safe for concurrent use and must
+// not block on a slow client: delivery only queues on each socket.
+type Adapter interface {
+	// Add registers s (on connect, with no rooms) or adds it to rooms.
+	Add(s *Socket, rooms ...string)
+	// Del removes s from room.
+	Del(s *Socket, room string)
+	// DelAll removes s from every room and forgets it.
+	DelAll(s *Socket)
+	// Rooms returns the rooms s joined, not counting its own.
+	Rooms(s *Socket) []string
+	// Sockets returns the local sockets a broadcast with opts would reach.
+	Sockets(opts BroadcastOptions) []*Socket
+	// Broadcast delivers e to the sockets selected by opts.
+	Broadcast(e *Encoded, opts BroadcastOptions)
+	// Close releases the adapter's resources.
+	Close()
+}
+
+// MemoryAdapter is the single-node Adapter.
+type MemoryAdapter struct {
+	nsp *Namespace
+
+	mu      sync.RWMutex
+	rooms   map[string]map[*Socket]struct{}
+	sockets map[*Socket][]string // every registered socket and its rooms
+}
+
+var _ Adapter = (*MemoryAdapter)(nil)
+
+// NewMemoryAdapter returns an empty adapter for nsp.
+func NewMemoryAdapter(nsp *Namespace) *MemoryAdapter {
+	return &MemoryAdapter{nsp: nsp, rooms: make(map[string]map[*Socket]struct{}), sockets: make(map[*Socket][]string)}
+}
+
+func (a *MemoryAdapter) Add(s *Socket, rooms ...string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	joined, ok := a.sockets[s]
+	if !ok && s.isClosed() {
+		return // left before it could join
+	}
+	for _, r := range rooms {
+		if r == s.id || contains(joined, r) {
+			continue
+		}
+		set := a.rooms[r]
+		if set == nil {
+			set = make(map[*Socket]struct{}, 1)
+			a.rooms[r] = set
+		}
+		set[s] = struct{}{}
+		joined = append(joined, r)
+	}
+	a.sockets[s] = joined
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *MemoryAdapter) Del(s *Socket, room string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	joined, ok := a.sockets[s]
+	if !ok {
+		return
+	}
+	for i, r := range joined {
+		if r == room {
+			a.sockets[s] = append(joined[:i:i], joined[i+1:]...)
+			a.leave(s, room)
+			return
+		}
+	}
+}
+
+func (a *MemoryAdapter) leave(s *Socket, room string) {
+	if set := a.rooms[room]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(a.rooms, room)
+		}
+	}
+}
+
+func (a *MemoryAdapter) DelAll(s *Socket) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range a.sockets[s] {
+		a.leave(s, r)
+	}
+	delete(a.sockets, s)
+}
+
+func (a *MemoryAdapter) Rooms(s *Socket) []string {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return append([]string(nil), a.sockets[s]...)
+}
+
+// targets is a pooled slice for collecting the receivers of a broadcast.
+var targets = sync.Pool{New: func() any { s := make([]*Socket, 0, 64); return &s }}
+
+func (a *MemoryAdapter) Sockets(opts BroadcastOptions) []*Socket {
+	return a.collect(nil, opts)
+}
+
+// collect appends the sockets selected by opts to dst.
+func (a *MemoryAdapter) collect(dst []*Socket, opts BroadcastOptions) []*Socket {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	var except map[*Socket]struct{}
+	if len(opts.Except) > 0 {
+		except = make(map[*Socket]struct{})
+		for _, r := range opts.Except {
+			a.each(r, func(s *Socket) { except[s] = struct{}{} })
+		}
+	}
+	keep := func(s *Socket) {
+		if _, skip := except[s]; !skip {
+			dst = append(dst, s)
+		}
+	}
+	switch len(opts.Rooms) {
+	case 0:
+		for s := range a.sockets {
+			keep(s)
+		}
+	case 1:
+		a.each(opts.Rooms[0], keep)
+	default:
+		seen := make(map[*Socket]struct{})
+		for _, r := range opts.Rooms {
+			a.each(r, func(s *Socket) {
+				if _, dup := seen[s]; !dup {
+					seen[s] = struct{}{}
+					keep(s)
+				}
+			})
+		}
+	}
+	return dst
+}
+
+// each calls fn for every socket in room; a room named after a socket id
+// holds that socket. The caller holds a.mu.
+func (a *MemoryAdapter) each(room string, fn func(*Socket)) {
+	if set, ok := a.rooms[room]; ok {
+		for s := range set {
+			fn(s)
+		}
+		return
+	}
+	if s := a.nsp.Socket(room); s != nil {
+		if _, ok := a.sockets[s]; ok {
+			fn(s)
+		}
+	}
+}
+
+// Broadcast queues e on every selected socket. The packet was encoded
+// once; each socket only queues a reference to the same bytes.
+func (a *MemoryAdapter) Broadcast(e *Encoded, opts BroadcastOptions) {
+	p := targets.Get().(*[]*Socket)
+	list := a.collect((*p)[:0], opts)
+	for _, s := range list {
+		s.client.send(e)
+	}
+	clear(list)
+	*p = list[:0]
+	targets.Put(p)
+}
+
+func (a *MemoryAdapter) Close() {}

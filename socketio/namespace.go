@@ -1,0 +1,176 @@
+package socketio
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+)
+
+// EventHandler handles one event received on a socket. It runs on the
+// client's delivery goroutine: events of one client are handled one at a
+// time, in order.
+type EventHandler func(s *Socket, e *Event)
+
+// Middleware runs when a client connects to a namespace, before the
+// socket exists for anyone else. Returning an error refuses the connection
+// with a CONNECT_ERROR; a *ConnectError controls its message and data.
+type Middleware func(s *Socket) error
+
+// ConnectError refuses a connection; the client sees Message and Data in
+// its connect_error event.
+type ConnectError struct {
+	Message string
+	Data    any
+}
+
+func (e *ConnectError) Error() string { return e.Message }
+
+// Namespace is a Socket.IO namespace: its sockets, middleware, event
+// handlers and room adapter. Register handlers before serving.
+type Namespace struct {
+	srv     *Server
+	name    string
+	adapter Adapter
+
+	mu           sync.RWMutex
+	sockets      map[string]*Socket
+	middleware   []Middleware
+	handlers     map[string]EventHandler
+	onConnect    []func(*Socket)
+	onDisconnect []func(*Socket, string)
+}
+
+func newNamespace(srv *Server, name string) *Namespace {
+	n := &Namespace{srv: srv, name: name, sockets: make(map[string]*Socket), handlers: make(map[string]EventHandler)}
+	n.adapter = srv.opts.NewAdapter(n)
+	return n
+}
+
+// Name returns the namespace name, e.g. "/".
+func (n *Namespace) Name() string { return n.name }
+
+// Adapter returns the namespace's room adapter.
+func (n *Namespace) Adapter() Adapter { return n.adapter }
+
+// Use adds a connection middleware; they run in the order added.
+func (n *Namespace) Use(m Middleware) {
+	n.mu.Lock()
+	n.middleware = append(n.middleware, m)
+	n.mu.Unlock()
+}
+
+// OnConnection registers fn to run for each new socket, after it joined its
+// own room and the client was told it is connected.
+func (n *Namespace) OnConnection(fn func(*Socket)) {
+	n.mu.Lock()
+	n.onConnect = append(n.onConnect, fn)
+	n.mu.Unlock()
+}
+
+// OnDisconnect registers fn to run when a socket leaves, with the reason
+// (socket.io's reasons: "transport close", "ping timeout", "client namespace
+// disconnect", "server namespace disconnect", ...).
+func (n *Namespace) OnDisconnect(fn func(*Socket, string)) {
+	n.mu.Lock()
+	n.onDisconnect = append(n.onDisconnect, fn)
+	n.mu.Unlock()
+}
+
+// On registers the handler of an event for every socket of the namespace.
+func (n *Namespace) On(event string, h EventHandler) {
+	n.mu.Lock()
+	n.handlers[event] = h
+	n.mu.Unlock()
+}
+
+// Socket returns the connected socket with the given id, or nil.
+func (n *Namespace) Socket(id string) *Socket {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.sockets[id]
+}
+
+// Len returns the number of sockets connected to this node.
+func (n *Namespace) Len() int {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return len(n.sockets)
+}
+
+// To returns an operator that emits to the sockets in the given rooms.
+func (n *Namespace) To(rooms ...string) *BroadcastOperator {
+	return &BroadcastOperator{adapter: n.adapter, nsp: n.name, rooms: rooms}
+}
+
+// Except returns an operator that emits to every socket but those in rooms.
+func (n *Namespace) Except(rooms ...string) *BroadcastOperator {
+	return &BroadcastOperator{adapter: n.adapter, nsp: n.name, except: rooms}
+}
+
+// Emit sends an event to every socket of the namespace.
+func (n *Namespace) Emit(event string, args ...any) error {
+	return n.To().Emit(event, args...)
+}
+
+func (n *Namespace) connect(c *client, auth json.RawMessage) {
+	s := &Socket{id: newSocketID(), nsp: n, client: c, auth: auth, issued: time.Now()}
+	n.mu.RLock()
+	mws := n.middleware
+	n.mu.RUnlock()
+	for _, m := range mws {
+		if err := m(s); err != nil {
+			c.sendPacket(Packet{Type: PacketConnectError, Namespace: n.name, Data: connectErrorData(err)})
+			return
+		}
+	}
+	if !c.added(s) {
+		return
+	}
+	n.mu.Lock()
+	n.sockets[s.id] = s
+	handlers := n.onConnect
+	n.mu.Unlock()
+	n.adapter.Add(s)
+	sid, _ := json.Marshal(struct {
+		Sid string `json:"sid"`
+	}{s.id})
+	c.sendPacket(Packet{Type: PacketConnect, Namespace: n.name, Data: sid})
+	for _, h := range handlers {
+		h(s)
+	}
+}
+
+func connectErrorData(err error) json.RawMessage {
+	var ce *ConnectError
+	if !errors.As(err, &ce) {
+		ce = &ConnectError{Message: err.Error()}
+	}
+	b, mErr := json.Marshal(struct {
+		Message string `json:"message"`
+		Data    any    `json:"data,omitempty"`
+	}{ce.Message, ce.Data})
+	if mErr != nil {
+		b, _ = json.Marshal(struct {
+			Message string `json:"message"`
+		}{ce.Message})
+	}
+	return b
+}
+
+func (n *Namespace) remove(s *Socket, reason string) {
+	n.adapter.DelAll(s)
+	n.mu.Lock()
+	delete(n.sockets, s.id)
+	handlers := n.onDisconnect
+	n.mu.Unlock()
+	for _, h := range handlers {
+		h(s, reason)
+	}
+}
+
+func (n *Namespace) handler(event string) EventHandler {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.handlers[event]
+}

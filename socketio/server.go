@@ -1,0 +1,261 @@
+package socketio
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"herald/engineio"
+)
+
+// Options configure a Server. Every zero value means the default given.
+type Options struct {
+	// Engine configures the Engine.IO layer; its OnSession is set by the Server.
+	Engine engineio.Options
+	// ConnectTimeout is how long a client may take to connect to a
+	// namespace before it is dropped. Zero means 45s.
+	ConnectTimeout time.Duration
+	// NewAdapter makes the room adapter of each namespace. Nil means
+	// NewMemoryAdapter.
+	NewAdapter func(*Namespace) Adapter
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Server is a Socket.IO server. Mount it at its path, e.g.
+// mux.Handle("/socket.io/", srv).
+type Server struct {
+	opts Options
+	eio  *engineio.Server
+
+	mu   sync.RWMutex
+	nsps map[string]*Namespace
+}
+
+// NewServer returns a server with the namespace "/" already created.
+func NewServer(opts Options) *Server {
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 45 * time.Second
+	}
+	if opts.NewAdapter == nil {
+		opts.NewAdapter = func(n *Namespace) Adapter { return NewMemoryAdapter(n) }
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	srv := &Server{opts: opts, nsps: make(map[string]*Namespace)}
+	eo := opts.Engine
+	eo.Logger = opts.Logger
+	eo.OnSession = srv.onSession
+	srv.eio = engineio.NewServer(eo)
+	srv.Of("/")
+	return srv
+}
+
+// Engine returns the underlying Engine.IO server.
+func (srv *Server) Engine() *engineio.Server { return srv.eio }
+
+// ServeHTTP serves the Engine.IO transports.
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { srv.eio.ServeHTTP(w, r) }
+
+// Of returns the namespace with the given name, creating it on first use.
+func (srv *Server) Of(name string) *Namespace {
+	if name == "" || name[0] != '/' {
+		name = "/" + name
+	}
+	srv.mu.RLock()
+	n := srv.nsps[name]
+	srv.mu.RUnlock()
+	if n != nil {
+		return n
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if n = srv.nsps[name]; n == nil {
+		n = newNamespace(srv, name)
+		srv.nsps[name] = n
+	}
+	return n
+}
+
+func (srv *Server) namespace(name string) *Namespace {
+	srv.mu.RLock()
+	defer srv.mu.RUnlock()
+	return srv.nsps[name]
+}
+
+// Close disconnects every client with reason "server shutting down" and
+// closes the adapters.
+func (srv *Server) Close() {
+	srv.eio.Close()
+	srv.mu.RLock()
+	defer srv.mu.RUnlock()
+	for _, n := range srv.nsps {
+		n.adapter.Close()
+	}
+}
+
+func (srv *Server) onSession(s *engineio.Session, r *http.Request) engineio.Handler {
+	c := &client{srv: srv, sess: s}
+	c.connectTimer = time.AfterFunc(srv.opts.ConnectTimeout, c.connectTimeout)
+	return c
+}
+
+// client is one Engine.IO session and the sockets multiplexed on it, one
+// per namespace.
+type client struct {
+	srv  *Server
+	sess *engineio.Session
+
+	mu           sync.Mutex
+	sockets      []*Socket // connected sockets, usually one
+	connectTimer *time.Timer
+	closed       bool
+
+	// A binary packet waiting for its attachments. Touched only from
+	// OnMessage, which the engine serializes.
+	partial     *Packet
+	attachments [][]byte
+}
+
+func (c *client) connectTimeout() {
+	c.mu.Lock()
+	idle := len(c.sockets) == 0
+	c.mu.Unlock()
+	if idle {
+		c.sess.Close()
+	}
+}
+
+// send queues an encoded packet on the session.
+func (c *client) send(e *Encoded) error {
+	return c.sess.SendAll(e.messages)
+}
+
+// sendPacket encodes and sends a packet with a JSON payload.
+func (c *client) sendPacket(p Packet) error {
+	buf := p.Append(make([]byte, 0, 16+len(p.Data)))
+	return c.sess.Send(engineio.NewTextMessage(buf))
+}
+
+// OnMessage implements engineio.Handler.
+func (c *client) OnMessage(s *engineio.Session, data []byte, binary bool) {
+	if binary {
+		if c.partial == nil {
+			c.fail()
+			return
+		}
+		c.attachments = append(c.attachments, append([]byte(nil), data...))
+		if len(c.attachments) == c.partial.Attachments {
+			p, atts := c.partial, c.attachments
+			c.partial, c.attachments = nil, nil
+			c.dispatch(p, atts)
+		}
+		return
+	}
+	if c.partial != nil {
+		c.fail() // text while attachments were due
+		return
+	}
+	p, err := Decode(data)
+	if err != nil {
+		c.fail()
+		return
+	}
+	// Args were copied by encoding/json; the raw payload aliases data.
+	p.Data = append(json.RawMessage(nil), p.Data...)
+	if (p.Type == PacketBinaryEvent || p.Type == PacketBinaryAck) && p.Attachments > 0 {
+		c.partial = &p
+		return
+	}
+	c.dispatch(&p, nil)
+}
+
+func (c *client) fail() {
+	c.partial, c.attachments = nil, nil
+	c.sess.Close()
+}
+
+func (c *client) dispatch(p *Packet, atts [][]byte) {
+	switch p.Type {
+	case PacketConnect:
+		c.connect(p)
+	case PacketDisconnect:
+		if s := c.socket(p.Namespace); s != nil {
+			s.onClose("client namespace disconnect", false)
+		}
+	case PacketEvent, PacketBinaryEvent:
+		if s := c.socket(p.Namespace); s != nil {
+			s.onEvent(p, atts)
+		}
+	case PacketAck, PacketBinaryAck:
+		if s := c.socket(p.Namespace); s != nil {
+			s.onAck(p, atts)
+		}
+	default:
+		c.fail()
+	}
+}
+
+func (c *client) socket(nsp string) *Socket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.sockets {
+		if s.nsp.name == nsp {
+			return s
+		}
+	}
+	return nil
+}
+
+func (c *client) connect(p *Packet) {
+	n := c.srv.namespace(p.Namespace)
+	if n == nil {
+		c.sendPacket(Packet{Type: PacketConnectError, Namespace: p.Namespace, Data: json.RawMessage(`{"message":"Invalid namespace"}`)})
+		return
+	}
+	if c.socket(p.Namespace) != nil {
+		return // already connected to that namespace
+	}
+	auth := p.Data
+	if len(auth) == 0 {
+		auth = json.RawMessage("{}")
+	}
+	n.connect(c, auth)
+}
+
+func (c *client) added(s *Socket) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.sockets = append(c.sockets, s)
+	c.connectTimer.Stop()
+	return true
+}
+
+func (c *client) removed(s *Socket) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, x := range c.sockets {
+		if x == s {
+			c.sockets = append(c.sockets[:i], c.sockets[i+1:]...)
+			break
+		}
+	}
+}
+
+// OnClose implements engineio.Handler.
+func (c *client) OnClose(s *engineio.Session, reason string) {
+	c.mu.Lock()
+	c.closed = true
+	sockets := append([]*Socket(nil), c.sockets...)
+	c.mu.Unlock()
+	c.connectTimer.Stop()
+	for _, s := range sockets {
+		s.onClose(reason, false)
+	}
+}

@@ -1,0 +1,314 @@
+package socketio
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"sync"
+	"time"
+
+	"herald/engineio"
+)
+
+// Errors passed to acknowledgement callbacks.
+var (
+	ErrAckTimeout   = errors.New("socketio: acknowledgement timed out")
+	ErrSocketClosed = errors.New("socketio: socket disconnected")
+)
+
+// Socket is one client's connection to one namespace. Its methods are safe
+// for concurrent use.
+type Socket struct {
+	id     string
+	nsp    *Namespace
+	client *client
+	auth   json.RawMessage
+	issued time.Time
+
+	mu        sync.Mutex
+	data      any
+	acks      map[uint64]*pendingAck
+	nextAck   uint64
+	onLeave   []func(string)
+	closed    bool
+}
+
+type pendingAck struct {
+	cb    func(Args, error)
+	timer *time.Timer
+}
+
+func newSocketID() string {
+	var b [15]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// ID returns the socket id, which is also the name of its own room.
+func (s *Socket) ID() string { return s.id }
+
+// Namespace returns the socket's namespace.
+func (s *Socket) Namespace() *Namespace { return s.nsp }
+
+// Auth returns the auth payload the client sent with CONNECT ({} if none).
+func (s *Socket) Auth() json.RawMessage { return s.auth }
+
+// Query returns the query parameters of the client's handshake request.
+func (s *Socket) Query() url.Values { return s.client.sess.Query() }
+
+// RemoteAddr returns the client's network address.
+func (s *Socket) RemoteAddr() string { return s.client.sess.RemoteAddr() }
+
+// Transport returns the client's current transport, "websocket" or "polling".
+func (s *Socket) Transport() string { return s.client.sess.Transport() }
+
+// SetData attaches application data to the socket (e.g. from middleware).
+func (s *Socket) SetData(v any) {
+	s.mu.Lock()
+	s.data = v
+	s.mu.Unlock()
+}
+
+// Data returns what SetData attached.
+func (s *Socket) Data() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data
+}
+
+// Join adds the socket to rooms.
+func (s *Socket) Join(rooms ...string) { s.nsp.adapter.Add(s, rooms...) }
+
+// Leave removes the socket from a room.
+func (s *Socket) Leave(room string) { s.nsp.adapter.Del(s, room) }
+
+// Rooms returns the rooms the socket is in, its own room first.
+func (s *Socket) Rooms() []string { return append([]string{s.id}, s.nsp.adapter.Rooms(s)...) }
+
+// Emit sends an event to this socket.
+func (s *Socket) Emit(event string, args ...any) error {
+	e, err := EncodeEvent(s.nsp.name, event, args)
+	if err != nil {
+		return err
+	}
+	return s.Send(e)
+}
+
+// Send sends an already encoded packet to this socket.
+func (s *Socket) Send(e *Encoded) error { return s.client.send(e) }
+
+// EmitWithAck sends an event and calls cb once with the client's
+// acknowledgement, or with ErrAckTimeout after timeout (zero means no
+// timeout), or with ErrSocketClosed if the socket leaves first.
+func (s *Socket) EmitWithAck(timeout time.Duration, cb func(Args, error), event string, args ...any) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrSocketClosed
+	}
+	id := s.nextAck
+	s.nextAck++
+	pa := &pendingAck{cb: cb}
+	if s.acks == nil {
+		s.acks = make(map[uint64]*pendingAck)
+	}
+	s.acks[id] = pa
+	if timeout > 0 {
+		pa.timer = time.AfterFunc(timeout, func() {
+			if s.takeAck(id) != nil {
+				cb(Args{}, ErrAckTimeout)
+			}
+		})
+	}
+	s.mu.Unlock()
+	e, err := encode(Packet{Type: PacketEvent, Namespace: s.nsp.name, HasID: true, ID: id}, event, args)
+	if err == nil {
+		err = s.Send(e)
+	}
+	if err != nil {
+		s.takeAck(id)
+	}
+	return err
+}
+
+func (s *Socket) takeAck(id uint64) *pendingAck {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pa := s.acks[id]
+	if pa != nil {
+		delete(s.acks, id)
+		if pa.timer != nil {
+			pa.timer.Stop()
+		}
+	}
+	return pa
+}
+
+// OnDisconnect registers fn to run once when this socket leaves.
+func (s *Socket) OnDisconnect(fn func(reason string)) {
+	s.mu.Lock()
+	s.onLeave = append(s.onLeave, fn)
+	s.mu.Unlock()
+}
+
+// Disconnect tells the client this socket is disconnected ("io server
+// disconnect": the client does not reconnect). With close, the whole
+// underlying connection is closed too, after flushing what is queued.
+func (s *Socket) Disconnect(close bool) {
+	if close {
+		c := s.client
+		c.mu.Lock()
+		sockets := append([]*Socket(nil), c.sockets...)
+		c.mu.Unlock()
+		for _, x := range sockets {
+			x.client.sendPacket(Packet{Type: PacketDisconnect, Namespace: x.nsp.name})
+			x.onClose("server namespace disconnect", false)
+		}
+		c.sess.Close()
+		return
+	}
+	s.client.sendPacket(Packet{Type: PacketDisconnect, Namespace: s.nsp.name})
+	s.onClose("server namespace disconnect", false)
+}
+
+// onClose removes the socket everywhere and runs the disconnect handlers once.
+func (s *Socket) onClose(reason string, _ bool) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	acks := s.acks
+	s.acks = nil
+	fns := s.onLeave
+	s.mu.Unlock()
+	s.client.removed(s)
+	s.nsp.remove(s, reason)
+	for _, pa := range acks {
+		if pa.timer != nil {
+			pa.timer.Stop()
+		}
+		pa.cb(Args{}, ErrSocketClosed)
+	}
+	for _, fn := range fns {
+		fn(reason)
+	}
+}
+
+// Event is an event received from a client.
+type Event struct {
+	Name string
+	Args Args
+
+	socket *Socket
+	hasID  bool
+	id     uint64
+	acked  bool
+}
+
+// WantsAck reports whether the client asked for an acknowledgement.
+func (e *Event) WantsAck() bool { return e.hasID }
+
+// Ack answers the client's acknowledgement with args. It does nothing if
+// the client asked for none or the event was already acknowledged.
+func (e *Event) Ack(args ...any) error {
+	if !e.hasID || e.acked {
+		return nil
+	}
+	e.acked = true
+	enc, err := encode(Packet{Type: PacketAck, Namespace: e.socket.nsp.name, HasID: true, ID: e.id}, "", args)
+	if err != nil {
+		return err
+	}
+	return e.socket.Send(enc)
+}
+
+func (s *Socket) onEvent(p *Packet, atts [][]byte) {
+	var name string
+	if json.Unmarshal(p.Args[0], &name) != nil {
+		name = string(p.Args[0]) // numeric event names
+	}
+	e := &Event{Name: name, Args: Args{raw: p.Args[1:], attachments: atts}, socket: s, hasID: p.HasID, id: p.ID}
+	if h := s.nsp.handler(name); h != nil {
+		h(s, e)
+	}
+}
+
+func (s *Socket) onAck(p *Packet, atts [][]byte) {
+	if !p.HasID {
+		return
+	}
+	if pa := s.takeAck(p.ID); pa != nil {
+		pa.cb(Args{raw: p.Args, attachments: atts}, nil)
+	}
+}
+
+// Broadcast returns an operator that emits to every socket of the namespace
+// except this one; narrow it with To.
+func (s *Socket) Broadcast() *BroadcastOperator {
+	return &BroadcastOperator{adapter: s.nsp.adapter, nsp: s.nsp.name, except: []string{s.id}}
+}
+
+// Encoded is a packet encoded once, as the Engine.IO messages (text, then
+// binary attachments) that every receiver gets.
+type Encoded struct {
+	messages []*engineio.Message
+}
+
+// NewEncoded wraps an encoded packet's text and attachments, e.g. received
+// from another node.
+func NewEncoded(text []byte, attachments [][]byte) *Encoded {
+	ms := make([]*engineio.Message, 0, 1+len(attachments))
+	ms = append(ms, engineio.NewTextMessage(text))
+	for _, a := range attachments {
+		ms = append(ms, engineio.NewBinaryMessage(a))
+	}
+	return &Encoded{messages: ms}
+}
+
+// Text returns the packet's text form; Attachments its binary attachments.
+func (e *Encoded) Text() []byte { return e.messages[0].Packet()[1:] }
+
+// Attachments returns the binary attachments, in order.
+func (e *Encoded) Attachments() [][]byte {
+	out := make([][]byte, 0, len(e.messages)-1)
+	for _, m := range e.messages[1:] {
+		out = append(out, m.Packet())
+	}
+	return out
+}
+
+// EncodeEvent encodes an event for namespace nsp once, for any number of
+// receivers.
+func EncodeEvent(nsp, event string, args []any) (*Encoded, error) {
+	return encode(Packet{Type: PacketEvent, Namespace: nsp}, event, args)
+}
+
+// encode builds the packet p carrying [head, args...] (head omitted when
+// empty, for acks); binary args turn p into its binary type.
+func encode(p Packet, head string, args []any) (*Encoded, error) {
+	data, atts, err := encodeArray(make([]byte, 0, 64), head, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(atts) > 0 {
+		p.Attachments = len(atts)
+		if p.Type == PacketEvent {
+			p.Type = PacketBinaryEvent
+		} else {
+			p.Type = PacketBinaryAck
+		}
+	}
+	p.Data = data
+	text := p.Append(make([]byte, 0, 16+len(data)))
+	return NewEncoded(text, atts), nil
+}
+
+func (s *Socket) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
