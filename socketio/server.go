@@ -114,10 +114,7 @@ type client struct {
 	connectTimer *time.Timer
 	closed       bool
 
-	// A binary packet waiting for its attachments. Touched only from
-	// OnMessage, which the engine serializes.
-	partial     *Packet
-	attachments [][]byte
+	decoder decoder // touched only from OnMessage, which the engine serializes
 }
 
 func (c *client) connectTimeout() {
@@ -142,39 +139,18 @@ func (c *client) sendPacket(p Packet) error {
 
 // OnMessage implements engineio.Handler.
 func (c *client) OnMessage(s *engineio.Session, data []byte, binary bool) {
-	if binary {
-		if c.partial == nil {
-			c.fail()
-			return
-		}
-		c.attachments = append(c.attachments, append([]byte(nil), data...))
-		if len(c.attachments) == c.partial.Attachments {
-			p, atts := c.partial, c.attachments
-			c.partial, c.attachments = nil, nil
-			c.dispatch(p, atts)
-		}
-		return
-	}
-	if c.partial != nil {
-		c.fail() // text while attachments were due
-		return
-	}
-	p, err := Decode(data)
+	p, atts, err := c.decoder.add(data, binary)
 	if err != nil {
 		c.fail()
 		return
 	}
-	// Args were copied by encoding/json; the raw payload aliases data.
-	p.Data = append(json.RawMessage(nil), p.Data...)
-	if (p.Type == PacketBinaryEvent || p.Type == PacketBinaryAck) && p.Attachments > 0 {
-		c.partial = &p
-		return
+	if p != nil {
+		c.dispatch(p, atts)
 	}
-	c.dispatch(&p, nil)
 }
 
 func (c *client) fail() {
-	c.partial, c.attachments = nil, nil
+	c.decoder = decoder{}
 	c.sess.Close()
 }
 

@@ -1,0 +1,138 @@
+package engineio
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+// recorder is a Handler that keeps what it is given.
+type recorder struct {
+	msgs   [][]byte
+	closed []string
+}
+
+func (r *recorder) OnMessage(_ *Session, data []byte, binary bool) {
+	r.msgs = append(r.msgs, append([]byte{boolByte(binary)}, data...))
+}
+func (r *recorder) OnClose(_ *Session, reason string) { r.closed = append(r.closed, reason) }
+
+func boolByte(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// discardConn is a net.Conn that swallows writes and never reads.
+type discardConn struct{ net.Conn }
+
+func (discardConn) Write(b []byte) (int, error)      { return len(b), nil }
+func (discardConn) Close() error                     { return nil }
+func (discardConn) SetWriteDeadline(time.Time) error { return nil }
+
+func newTestConn(t testing.TB, srv *Server) (*wsConn, *recorder) {
+	rec := &recorder{}
+	s := &Session{id: "test", srv: srv, handler: rec, hbSlot: -1}
+	c := &wsConn{sess: s, fd: -1, nc: discardConn{}}
+	s.ws.Store(c)
+	return c, rec
+}
+
+func clientFrame(op ws.OpCode, fin bool, payload []byte) []byte {
+	f := ws.NewFrame(op, fin, append([]byte(nil), payload...))
+	f = ws.MaskFrameInPlace(f)
+	return ws.MustCompileFrame(f)
+}
+
+func TestFeedFragmentsAndControlFrames(t *testing.T) {
+	srv := NewServer(Options{OnSession: func(*Session, *http.Request) Handler { return nil }})
+	defer srv.Close()
+	c, rec := newTestConn(t, srv)
+	stream := bytes.Join([][]byte{
+		clientFrame(ws.OpText, true, []byte("4one")),
+		clientFrame(ws.OpText, false, []byte("4tw")),
+		clientFrame(ws.OpPing, true, []byte("p")), // control frames may interleave
+		clientFrame(ws.OpContinuation, true, []byte("o")),
+		clientFrame(ws.OpBinary, true, []byte{9, 8}),
+	}, nil)
+	// Feed the stream one byte at a time: partial headers and payloads must
+	// be kept between reads.
+	for i := range stream {
+		if !c.feed(stream[i : i+1]) {
+			t.Fatalf("feed closed the connection at byte %d", i)
+		}
+	}
+	want := [][]byte{[]byte("\x00one"), []byte("\x00two"), {1, 9, 8}}
+	if len(rec.msgs) != len(want) {
+		t.Fatalf("got %q, want %q", rec.msgs, want)
+	}
+	for i := range want {
+		if !bytes.Equal(rec.msgs[i], want[i]) {
+			t.Errorf("message %d = %q, want %q", i, rec.msgs[i], want[i])
+		}
+	}
+}
+
+func TestFeedRejects(t *testing.T) {
+	tests := map[string][]byte{
+		"unmasked":           ws.MustCompileFrame(ws.NewTextFrame([]byte("4x"))),
+		"reserved bits":      func() []byte { b := clientFrame(ws.OpText, true, []byte("4x")); b[0] |= 0x40; return b }(),
+		"fragmented control": clientFrame(ws.OpPing, false, nil),
+		"stray continuation": clientFrame(ws.OpContinuation, true, []byte("x")),
+		"too big":            clientFrame(ws.OpText, true, bytes.Repeat([]byte("a"), 200)),
+		"bad engine packet":  clientFrame(ws.OpText, true, []byte("9")),
+		"reserved opcode":    clientFrame(ws.OpCode(3), true, nil),
+	}
+	for name, frame := range tests {
+		t.Run(name, func(t *testing.T) {
+			srv := NewServer(Options{MaxPayload: 100, OnSession: func(*Session, *http.Request) Handler { return nil }})
+			defer srv.Close()
+			c, rec := newTestConn(t, srv)
+			if c.feed(frame) {
+				t.Fatal("feed accepted the frame")
+			}
+			if len(rec.msgs) != 0 || len(rec.closed) != 1 {
+				t.Fatalf("messages %q, closes %q; want none and one", rec.msgs, rec.closed)
+			}
+		})
+	}
+}
+
+// FuzzWebsocketFrames feeds arbitrary bytes as a client stream, whole and
+// split in two at a chosen point: no panic, and both ways deliver the same
+// messages, each within MaxPayload.
+func FuzzWebsocketFrames(f *testing.F) {
+	f.Add(clientFrame(ws.OpText, true, []byte("4hello")), uint16(3))
+	f.Add(append(clientFrame(ws.OpText, false, []byte("4he")), clientFrame(ws.OpContinuation, true, []byte("llo"))...), uint16(7))
+	f.Add(clientFrame(ws.OpBinary, true, []byte{1, 2, 3}), uint16(1))
+	f.Add(clientFrame(ws.OpClose, true, nil), uint16(0))
+	f.Add(clientFrame(ws.OpText, true, bytes.Repeat([]byte("4"), 300)), uint16(2))
+	f.Fuzz(func(t *testing.T, stream []byte, split uint16) {
+		srv := NewServer(Options{MaxPayload: 256, OnSession: func(*Session, *http.Request) Handler { return nil }})
+		defer srv.Close()
+		whole, recWhole := newTestConn(t, srv)
+		whole.feed(append([]byte(nil), stream...))
+		parts, recParts := newTestConn(t, srv)
+		cut := int(split) % (len(stream) + 1)
+		s2 := append([]byte(nil), stream...)
+		if parts.feed(s2[:cut]) {
+			parts.feed(s2[cut:])
+		}
+		if len(recWhole.msgs) != len(recParts.msgs) {
+			t.Fatalf("whole delivered %d messages, split %d", len(recWhole.msgs), len(recParts.msgs))
+		}
+		for i := range recWhole.msgs {
+			if !bytes.Equal(recWhole.msgs[i], recParts.msgs[i]) {
+				t.Fatalf("message %d differs: %q vs %q", i, recWhole.msgs[i], recParts.msgs[i])
+			}
+			if len(recWhole.msgs[i])-1 > 256 {
+				t.Fatalf("message of %d bytes over MaxPayload", len(recWhole.msgs[i])-1)
+			}
+		}
+	})
+}
