@@ -186,7 +186,7 @@ func (a *MemoryAdapter) Broadcast(e *Encoded, opts BroadcastOptions) {
 	p := targets.Get().(*[]*Socket)
 	list := a.collect((*p)[:0], opts)
 	for _, s := range list {
-		s.client.send(e)
+		s.Send(e)
 	}
 	clear(list)
 	*p = list[:0]

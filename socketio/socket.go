@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"herald/engineio"
@@ -26,6 +27,8 @@ type Socket struct {
 	client *client
 	auth   json.RawMessage
 	issued time.Time
+
+	hold atomic.Pointer[hold] // non-nil while paused
 
 	mu        sync.Mutex
 	data      any
@@ -96,8 +99,58 @@ func (s *Socket) Emit(event string, args ...any) error {
 	return s.Send(e)
 }
 
-// Send sends an already encoded packet to this socket.
-func (s *Socket) Send(e *Encoded) error { return s.client.send(e) }
+// Send sends an already encoded packet to this socket, or buffers it while
+// the socket is paused.
+func (s *Socket) Send(e *Encoded) error {
+	if h := s.hold.Load(); h != nil {
+		h.mu.Lock()
+		if !h.released {
+			h.queued = append(h.queued, e)
+			h.mu.Unlock()
+			return nil
+		}
+		h.mu.Unlock()
+	}
+	return s.client.send(e)
+}
+
+// SendNow sends e at once, even while the socket is paused.
+func (s *Socket) SendNow(e *Encoded) error { return s.client.send(e) }
+
+// hold buffers what is sent to a paused socket.
+type hold struct {
+	mu       sync.Mutex
+	queued   []*Encoded
+	released bool
+}
+
+// Pause buffers every packet later sent to the socket through Send (room
+// and broadcast deliveries included) until Resume. It lets a caller send
+// a backlog with SendNow first, e.g. a replay of missed notifications,
+// before live traffic. Pause on a paused socket does nothing.
+func (s *Socket) Pause() {
+	s.hold.CompareAndSwap(nil, &hold{})
+}
+
+// Resume sends the packets buffered since Pause, in order, except those for
+// which skip returns true (skip may be nil), then returns the socket to
+// normal delivery. Packets sent while Resume runs wait for it.
+func (s *Socket) Resume(skip func(*Encoded) bool) {
+	h := s.hold.Load()
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.released = true
+	for _, e := range h.queued {
+		if skip == nil || !skip(e) {
+			s.client.send(e)
+		}
+	}
+	h.queued = nil
+	s.hold.Store(nil)
+}
 
 // EmitWithAck sends an event and calls cb once with the client's
 // acknowledgement, or with ErrAckTimeout after timeout (zero means no

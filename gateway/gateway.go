@@ -1,0 +1,315 @@
+// Package gateway is the seed's NotificationsGateway and WebSocketService
+// on herald's Socket.IO server: JWT authentication of sockets, per-user and
+// per-tenant rooms, presence, the notification events and their
+// acknowledged client operations, gap-free replay, and token expiry.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"herald"
+	"herald/auth"
+	"herald/socketio"
+)
+
+// Config configures a Gateway. Every zero value means the default given.
+type Config struct {
+	// Store holds the notifications. Required.
+	Store herald.Store
+	// Verifier checks socket and user tokens. Required.
+	Verifier *auth.Verifier
+	// PresenceGrace is how long a user whose last socket left stays online,
+	// so that a page reload does not flap. Zero means 3s.
+	PresenceGrace time.Duration
+	// DisablePresence turns off user:online / user:offline events (each is
+	// a broadcast to the user's whole tenant).
+	DisablePresence bool
+	// ReplayLimit bounds how many missed notifications one connection
+	// replays. Zero means 1000.
+	ReplayLimit int
+	// StoreTimeout bounds each store call made for a socket. Zero means 5s.
+	StoreTimeout time.Duration
+	// Observer receives metrics; nil means none.
+	Observer Observer
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Observer is told about traffic, for metrics. Its methods must be cheap
+// and safe for concurrent use.
+type Observer interface {
+	// EventIn counts an event received from a client.
+	EventIn(name string)
+	// EventOut counts an event emitted (once per emit, not per receiver).
+	EventOut(name string)
+	// Emitted records how long an API emit took to reach every local socket.
+	Emitted(d time.Duration)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) EventIn(string)        {}
+func (nopObserver) EventOut(string)       {}
+func (nopObserver) Emitted(time.Duration) {}
+
+// Gateway serves the default namespace of a Socket.IO server.
+type Gateway struct {
+	cfg      Config
+	io       *socketio.Server
+	nsp      *socketio.Namespace
+	presence *presence
+	expiry   *expiry
+	obs      Observer
+	log      *slog.Logger
+	closeOne sync.Once
+}
+
+// conn is the gateway's state of one socket, kept as its socket data.
+type conn struct {
+	socket   *socketio.Socket
+	identity herald.Identity
+	since    int64 // auth.since, or -1 when absent
+
+	// Guarded by the expiry's lock.
+	expiresAt   time.Time
+	expiryIndex int
+}
+
+// New attaches a gateway to the default namespace of io.
+func New(io *socketio.Server, cfg Config) *Gateway {
+	if cfg.PresenceGrace <= 0 {
+		cfg.PresenceGrace = 3 * time.Second
+	}
+	if cfg.ReplayLimit <= 0 {
+		cfg.ReplayLimit = 1000
+	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = 5 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	g := &Gateway{cfg: cfg, io: io, nsp: io.Of("/"), obs: cfg.Observer, log: cfg.Logger}
+	if g.obs == nil {
+		g.obs = nopObserver{}
+	}
+	if cfg.DisablePresence {
+		g.presence = newPresence(cfg.PresenceGrace, nil, nil)
+	} else {
+		g.presence = newPresence(cfg.PresenceGrace, g.announce(EventUserOnline), g.announce(EventUserOffline))
+	}
+	g.expiry = newExpiry(cfg.Now, g.expire)
+	g.nsp.Use(g.authenticate)
+	g.nsp.OnConnection(g.onConnection)
+	g.nsp.OnDisconnect(g.onDisconnect)
+	g.nsp.On(EventMarkRead, g.onMarkRead)
+	g.nsp.On(EventMarkAllRead, g.onMarkAllRead)
+	g.nsp.On(EventDelete, g.onDelete)
+	g.nsp.On(EventList, g.onList)
+	g.nsp.On(EventCount, g.onUnreadCount)
+	g.nsp.On(EventAuthRefresh, g.onAuthRefresh)
+	return g
+}
+
+// Close stops the gateway's timers. The Socket.IO server is closed by its owner.
+func (g *Gateway) Close() {
+	g.closeOne.Do(g.expiry.close)
+}
+
+// userRoom is the internal name of the seed's room user:{userId}, scoped
+// by tenant; tenantRoom holds every socket of a tenant. Rooms that API
+// callers name are scoped the same way, so no room crosses tenants.
+func userRoom(tenant, user string) string { return scopedRoom(tenant, "user:"+user) }
+func tenantRoom(tenant string) string     { return scopedRoom(tenant, "") }
+func scopedRoom(tenant, room string) string {
+	return strconv.Itoa(len(tenant)) + ":" + tenant + ":" + room
+}
+
+func connOf(s *socketio.Socket) *conn {
+	c, _ := s.Data().(*conn)
+	return c
+}
+
+// authenticate is the seed's WsJwtGuard: the token comes from the CONNECT
+// auth payload, else from the handshake query.
+func (g *Gateway) authenticate(s *socketio.Socket) error {
+	var hs struct {
+		Token any `json:"token"`
+		Since any `json:"since"`
+	}
+	json.Unmarshal(s.Auth(), &hs)
+	token, _ := hs.Token.(string)
+	if token == "" {
+		token = s.Query().Get("token")
+	}
+	if token == "" {
+		return &socketio.ConnectError{Message: "Authentication token required", Data: map[string]string{"code": auth.CodeMissing}}
+	}
+	id, exp, err := g.cfg.Verifier.Verify(token)
+	if err != nil {
+		return &socketio.ConnectError{Message: authMessage(err), Data: map[string]string{"code": auth.Code(err)}}
+	}
+	c := &conn{socket: s, identity: id, since: parseSince(hs.Since), expiryIndex: -1}
+	c.expiresAt = exp
+	s.SetData(c)
+	return nil
+}
+
+// parseSince accepts a non-negative number or numeric string; anything
+// else means no replay.
+func parseSince(v any) int64 {
+	switch x := v.(type) {
+	case float64:
+		if x >= 0 && x < 1<<53 {
+			return int64(x)
+		}
+	case string:
+		if n, err := strconv.ParseInt(x, 10, 64); err == nil && n >= 0 {
+			return n
+		}
+	}
+	return -1
+}
+
+func (g *Gateway) onConnection(s *socketio.Socket) {
+	c := connOf(s)
+	id := c.identity
+	// Hold live traffic until the socket has its greeting, its replay and
+	// its count, so that those come first and in order.
+	s.Pause()
+	s.Join(userRoom(id.TenantID, id.UserID), tenantRoom(id.TenantID))
+	g.sendNow(s, EventAuthenticated, authenticated{true, id.UserID, id.Email, s.ID(), g.now()})
+	if !c.expiresAt.IsZero() {
+		g.expiry.set(c, c.expiresAt)
+	}
+	lastSeq := int64(-1)
+	if c.since >= 0 {
+		lastSeq = g.replay(s, c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.StoreTimeout)
+	n, err := g.cfg.Store.UnreadCount(ctx, id.TenantID, id.UserID)
+	cancel()
+	if err == nil {
+		g.sendNow(s, EventUnreadCount, unreadCount{n, g.now()})
+	} else {
+		g.log.Error("unread count on connect", "err", err)
+	}
+	var skip func(*socketio.Encoded) bool
+	if lastSeq >= 0 { // drop live copies of what the replay sent
+		skip = func(e *socketio.Encoded) bool {
+			seq := notificationSeq(e)
+			return seq > 0 && seq <= lastSeq
+		}
+	}
+	s.Resume(skip)
+	g.presence.add(userKey{id.TenantID, id.UserID})
+}
+
+// replay sends the notifications the client missed since c.since, oldest
+// first, and returns the last seq sent (c.since if none).
+func (g *Gateway) replay(s *socketio.Socket, c *conn) int64 {
+	last := c.since
+	for sent := 0; sent < g.cfg.ReplayLimit; {
+		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.StoreTimeout)
+		batch, err := g.cfg.Store.Since(ctx, c.identity.TenantID, c.identity.UserID, last, min(herald.MaxReplayLimit, g.cfg.ReplayLimit-sent))
+		cancel()
+		if err != nil {
+			g.log.Error("replay", "err", err)
+			g.sendNow(s, EventError, errorEvent{Message: "Replay of missed notifications failed", Code: herald.EINTERNAL})
+			return last
+		}
+		for _, n := range batch {
+			g.sendNow(s, EventNotificationNew, notificationNew{n, g.now()})
+			last = n.Seq
+		}
+		sent += len(batch)
+		if len(batch) == 0 {
+			break
+		}
+	}
+	return last
+}
+
+// notificationSeq returns the seq of a notification:new packet, or 0.
+func notificationSeq(e *socketio.Encoded) int64 {
+	p, err := socketio.Decode(e.Text())
+	if err != nil || len(p.Args) < 2 {
+		return 0
+	}
+	var name string
+	if json.Unmarshal(p.Args[0], &name) != nil || name != EventNotificationNew {
+		return 0
+	}
+	var v struct {
+		Notification struct {
+			Seq int64 `json:"seq"`
+		} `json:"notification"`
+	}
+	json.Unmarshal(p.Args[1], &v)
+	return v.Notification.Seq
+}
+
+func (g *Gateway) onDisconnect(s *socketio.Socket, reason string) {
+	c := connOf(s)
+	if c == nil {
+		return
+	}
+	g.expiry.remove(c)
+	g.presence.remove(userKey{c.identity.TenantID, c.identity.UserID})
+}
+
+// expire disconnects a socket whose token expired without a refresh.
+func (g *Gateway) expire(c *conn) {
+	g.sendNow(c.socket, EventAuthExpired, errorEvent{Message: "Token expired", Code: auth.CodeExpired})
+	g.sendNow(c.socket, EventError, errorEvent{Message: "Token expired", Code: auth.CodeExpired})
+	c.socket.Disconnect(false)
+}
+
+// announce returns a presence callback that tells the user's tenant.
+func (g *Gateway) announce(event string) func(userKey) {
+	return func(k userKey) {
+		g.emit(tenantRoom(k.tenant), event, presenceEvent{k.user, g.now()})
+	}
+}
+
+func (g *Gateway) now() string { return Timestamp(g.cfg.Now()) }
+
+// sendNow emits to one socket ahead of anything held by Pause.
+func (g *Gateway) sendNow(s *socketio.Socket, event string, v any) {
+	e, err := encodeEvent(event, v)
+	if err != nil {
+		g.log.Error("encode", "event", event, "err", err)
+		return
+	}
+	g.obs.EventOut(event)
+	s.SendNow(e)
+}
+
+// emit sends an event to a room of this namespace (internal room name).
+func (g *Gateway) emit(room, event string, v any) {
+	e, err := encodeEvent(event, v)
+	if err != nil {
+		g.log.Error("encode", "event", event, "err", err)
+		return
+	}
+	g.obs.EventOut(event)
+	g.nsp.To(room).Send(e)
+}
+
+func encodeEvent(event string, v any) (*socketio.Encoded, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return socketio.EncodeEvent("/", event, []any{json.RawMessage(b)})
+}

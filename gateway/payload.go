@@ -1,0 +1,120 @@
+package gateway
+
+import (
+	"encoding/json"
+	"time"
+
+	"herald"
+)
+
+// Event names of the seed's contract (DESIGN.md §1 and §5).
+const (
+	EventAuthenticated       = "authenticated"
+	EventError               = "error"
+	EventNotificationNew     = "notification:new"
+	EventNotificationRead    = "notification:read"
+	EventNotificationAllRead = "notification:all_read"
+	EventNotificationDelete  = "notification:deleted"
+	EventUnreadCount         = "notification:unread_count"
+	EventDataUpdated         = "data:updated"
+	EventUserOnline          = "user:online"
+	EventUserOffline         = "user:offline"
+	EventAuthExpired         = "auth:expired"
+
+	// Client → server events.
+	EventMarkRead    = "notification:mark_read"
+	EventMarkAllRead = "notification:mark_all_read"
+	EventDelete      = "notification:delete"
+	EventList        = "notification:list"
+	EventCount       = "notification:unread_count"
+	EventAuthRefresh = "auth:refresh"
+)
+
+// Timestamp formats t the way JavaScript's Date.toISOString does, as the
+// seed's payloads carry it: UTC with milliseconds.
+func Timestamp(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
+// withTimestamp returns the JSON object data with a "timestamp" member set
+// to ts, like the seed's {...data, timestamp}. Data that is not a JSON
+// object is EINVALID; empty data gives {"timestamp": ts}.
+func withTimestamp(data json.RawMessage, ts string) (json.RawMessage, error) {
+	tsJSON := `"timestamp":"` + ts + `"`
+	data = trimSpace(data)
+	if len(data) == 0 || string(data) == "null" {
+		return json.RawMessage("{" + tsJSON + "}"), nil
+	}
+	if data[0] != '{' || data[len(data)-1] != '}' || !json.Valid(data) {
+		return nil, herald.Errorf(herald.EINVALID, "data must be a JSON object.")
+	}
+	inner := trimSpace(data[1 : len(data)-1])
+	out := make([]byte, 0, len(data)+len(tsJSON)+2)
+	out = append(out, '{')
+	if len(inner) > 0 {
+		out = append(append(out, inner...), ',')
+	}
+	out = append(append(out, tsJSON...), '}')
+	return out, nil
+}
+
+func trimSpace(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// Payloads of the server → client events.
+type (
+	notificationNew struct {
+		Notification herald.Notification `json:"notification"`
+		Timestamp    string              `json:"timestamp"`
+	}
+	notificationRead struct {
+		NotificationID string `json:"notificationId"`
+		Success        bool   `json:"success"`
+		Timestamp      string `json:"timestamp"`
+	}
+	notificationDeleted struct {
+		NotificationID string `json:"notificationId"`
+		Timestamp      string `json:"timestamp"`
+	}
+	unreadCount struct {
+		UnreadCount int    `json:"unreadCount"`
+		Timestamp   string `json:"timestamp"`
+	}
+	allRead struct {
+		Updated   int    `json:"updated"`
+		Timestamp string `json:"timestamp"`
+	}
+	presenceEvent struct {
+		UserID    string `json:"userId"`
+		Timestamp string `json:"timestamp"`
+	}
+	authenticated struct {
+		Success   bool   `json:"success"`
+		UserID    string `json:"userId"`
+		Email     string `json:"email"`
+		SocketID  string `json:"socketId"`
+		Timestamp string `json:"timestamp"`
+	}
+	errorEvent struct {
+		Message string `json:"message"`
+		Code    string `json:"code,omitempty"`
+	}
+)
+
+// ackError is the error member of a failed acknowledgement.
+type ackError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func failure(err error) map[string]any {
+	return map[string]any{"success": false, "error": ackError{herald.ErrorCode(err), herald.ErrorMessage(err)}}
+}

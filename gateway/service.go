@@ -1,0 +1,209 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"herald"
+	"herald/socketio"
+)
+
+// The seed's WebSocketService, offered to Go programs that embed herald and
+// used by the HTTP API. Tenant "" is the default tenant. Payloads given as
+// JSON must be objects; the gateway adds their "timestamp".
+
+// EmitToUser sends an event to every socket of a user.
+func (g *Gateway) EmitToUser(tenant, userID, event string, data json.RawMessage) error {
+	return g.EmitToUsers(tenant, []string{userID}, event, data)
+}
+
+// EmitToUsers sends one event to every socket of each user, encoding it once.
+func (g *Gateway) EmitToUsers(tenant string, userIDs []string, event string, data json.RawMessage) error {
+	rooms := make([]string, len(userIDs))
+	for i, u := range userIDs {
+		rooms[i] = userRoom(tenant, u)
+	}
+	return g.emitRaw(rooms, event, data)
+}
+
+// EmitToRoom sends an event to a room of the tenant (e.g. "user:42", or any
+// room sockets joined).
+func (g *Gateway) EmitToRoom(tenant, room, event string, data json.RawMessage) error {
+	return g.emitRaw([]string{scopedRoom(tenant, room)}, event, data)
+}
+
+// Broadcast sends an event to every socket of the tenant.
+func (g *Gateway) Broadcast(tenant, event string, data json.RawMessage) error {
+	return g.emitRaw([]string{tenantRoom(tenant)}, event, data)
+}
+
+// EmitDataUpdated sends the seed's data:updated {type, data, timestamp}.
+func (g *Gateway) EmitDataUpdated(tenant, userID, dataType string, data json.RawMessage) error {
+	if len(data) == 0 {
+		data = json.RawMessage("null")
+	}
+	if !json.Valid(data) {
+		return herald.Errorf(herald.EINVALID, "data must be JSON.")
+	}
+	b, _ := json.Marshal(struct {
+		Type string          `json:"type"`
+		Data json.RawMessage `json:"data"`
+	}{dataType, data})
+	return g.EmitToUser(tenant, userID, EventDataUpdated, b)
+}
+
+// emitRaw adds the timestamp to data, encodes the event once and sends it
+// to each room in turn (rooms are disjoint user rooms or a single room).
+func (g *Gateway) emitRaw(rooms []string, event string, data json.RawMessage) error {
+	start := time.Now()
+	payload, err := withTimestamp(data, g.now())
+	if err != nil {
+		return err
+	}
+	e, err := encodeEventRaw(event, payload)
+	if err != nil {
+		return err
+	}
+	g.obs.EventOut(event)
+	for _, r := range rooms {
+		g.nsp.To(r).Send(e)
+	}
+	g.obs.Emitted(time.Since(start))
+	return nil
+}
+
+// IsUserConnected reports whether the user has a socket on this node.
+func (g *Gateway) IsUserConnected(tenant, userID string) bool {
+	return g.presence.sockets(userKey{tenant, userID}) > 0
+}
+
+// UserSocketCount returns the user's sockets on this node.
+func (g *Gateway) UserSocketCount(tenant, userID string) int {
+	return g.presence.sockets(userKey{tenant, userID})
+}
+
+// Counts returns the connected users and sockets on this node.
+func (g *Gateway) Counts() (users, sockets int) { return g.presence.counts() }
+
+// CreateNotifications stores the notifications, then announces each new
+// one to its user's sockets with notification:new and the new unread
+// count. Persist first: a failed emit never loses a stored notification.
+// A notification that already existed (same idempotency key) is returned
+// but not announced again.
+func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotification) ([]herald.Notification, error) {
+	created, err := g.cfg.Store.Create(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	counted := make(map[userKey]bool)
+	for _, n := range created {
+		if n.Existing {
+			continue
+		}
+		g.emit(userRoom(n.TenantID, n.UserID), EventNotificationNew, notificationNew{n, g.now()})
+	}
+	for _, n := range created {
+		k := userKey{n.TenantID, n.UserID}
+		if n.Existing || counted[k] {
+			continue
+		}
+		counted[k] = true
+		g.pushUnreadCount(ctx, k)
+	}
+	g.obs.Emitted(time.Since(start))
+	return created, nil
+}
+
+// pushUnreadCount sends the user's current unread count to their sockets.
+// Users without a socket on this node are skipped unless a cluster adapter
+// reaches other nodes.
+func (g *Gateway) pushUnreadCount(ctx context.Context, k userKey) {
+	n, err := g.cfg.Store.UnreadCount(ctx, k.tenant, k.user)
+	if err != nil {
+		g.log.Error("unread count", "err", err)
+		return
+	}
+	g.emit(userRoom(k.tenant, k.user), EventUnreadCount, unreadCount{n, g.now()})
+}
+
+// MarkRead marks one of the user's notifications read and tells every
+// socket of the user.
+func (g *Gateway) MarkRead(id herald.Identity, notificationID string) error {
+	if notificationID == "" {
+		return herald.Errorf(herald.EINVALID, "notificationId is required.")
+	}
+	ctx, cancel := g.storeContext()
+	defer cancel()
+	if _, err := g.cfg.Store.MarkRead(ctx, id.TenantID, id.UserID, notificationID); err != nil {
+		return err
+	}
+	k := userKey{id.TenantID, id.UserID}
+	g.emit(userRoom(k.tenant, k.user), EventNotificationRead, notificationRead{notificationID, true, g.now()})
+	g.pushUnreadCount(ctx, k)
+	return nil
+}
+
+// MarkAllRead marks all of the user's notifications read and tells every
+// socket of the user.
+func (g *Gateway) MarkAllRead(id herald.Identity) (int, error) {
+	ctx, cancel := g.storeContext()
+	defer cancel()
+	n, err := g.cfg.Store.MarkAllRead(ctx, id.TenantID, id.UserID)
+	if err != nil {
+		return 0, err
+	}
+	room := userRoom(id.TenantID, id.UserID)
+	g.emit(room, EventNotificationAllRead, allRead{n, g.now()})
+	g.emit(room, EventUnreadCount, unreadCount{0, g.now()})
+	return n, nil
+}
+
+// Delete removes one of the user's notifications and tells every socket.
+func (g *Gateway) Delete(id herald.Identity, notificationID string) error {
+	if notificationID == "" {
+		return herald.Errorf(herald.EINVALID, "notificationId is required.")
+	}
+	ctx, cancel := g.storeContext()
+	defer cancel()
+	if err := g.cfg.Store.Delete(ctx, id.TenantID, id.UserID, notificationID); err != nil {
+		return err
+	}
+	g.announceDeleted(ctx, id.TenantID, id.UserID, notificationID)
+	return nil
+}
+
+// DeleteByID removes any user's notification (backend services) and tells
+// that user's sockets.
+func (g *Gateway) DeleteByID(ctx context.Context, notificationID string) error {
+	n, err := g.cfg.Store.DeleteByID(ctx, notificationID)
+	if err != nil {
+		return err
+	}
+	g.announceDeleted(ctx, n.TenantID, n.UserID, n.ID)
+	return nil
+}
+
+func (g *Gateway) announceDeleted(ctx context.Context, tenant, user, notificationID string) {
+	g.emit(userRoom(tenant, user), EventNotificationDelete, notificationDeleted{notificationID, g.now()})
+	g.pushUnreadCount(ctx, userKey{tenant, user})
+}
+
+// List returns a page of the user's feed.
+func (g *Gateway) List(id herald.Identity, opts herald.ListOptions) (herald.Page, error) {
+	ctx, cancel := g.storeContext()
+	defer cancel()
+	return g.cfg.Store.List(ctx, id.TenantID, id.UserID, opts)
+}
+
+// UnreadCount returns the user's exact unread count.
+func (g *Gateway) UnreadCount(id herald.Identity) (int, error) {
+	ctx, cancel := g.storeContext()
+	defer cancel()
+	return g.cfg.Store.UnreadCount(ctx, id.TenantID, id.UserID)
+}
+
+func encodeEventRaw(event string, payload json.RawMessage) (*socketio.Encoded, error) {
+	return encodeEvent(event, payload)
+}
