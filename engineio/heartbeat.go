@@ -7,7 +7,9 @@ import (
 
 // wheel is a hashed timer wheel that drives the heartbeats of every session
 // of a server from one goroutine: an idle session costs a list link, not a
-// timer or a goroutine. A session fires between its delay and one tick later.
+// timer or a goroutine. A session fires within one tick of its delay:
+// before it for pings (early pings are harmless), after it for pong
+// timeouts (a client always gets its full grace).
 type wheel struct {
 	tick time.Duration
 
@@ -31,9 +33,13 @@ func newWheel(tick, maxDelay time.Duration) *wheel {
 	return w
 }
 
-// schedule (re)arms s to fire after d. A session is in at most one slot.
-func (w *wheel) schedule(s *Session, d time.Duration) {
-	n := int((d + w.tick - 1) / w.tick)
+// schedule (re)arms s to fire after about d, no later than d unless late
+// is set, then no sooner. A session is in at most one slot.
+func (w *wheel) schedule(s *Session, d time.Duration, late bool) {
+	if late {
+		d += w.tick - 1
+	}
+	n := int(d / w.tick)
 	if n < 1 {
 		n = 1
 	}

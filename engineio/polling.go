@@ -11,10 +11,13 @@ import (
 type polling struct {
 	s       *Session
 	queue   []*Message
-	waiting bool          // a GET is pending
-	posting bool          // a POST is being read
-	closed  bool          // the session ended or moved to websocket
-	wake    chan struct{} // signals the pending GET; capacity 1
+	waiting bool // a GET is pending
+	posting bool // a POST is being read
+	closed  bool // the session ended or moved to websocket
+	// lingerAnswered is set once a GET that crossed the client's close
+	// packet got its noop.
+	lingerAnswered bool
+	wake           chan struct{} // signals the pending GET; capacity 1
 }
 
 func newPolling(s *Session) *polling {
@@ -56,6 +59,13 @@ const pollingContentType = "text/plain; charset=UTF-8"
 func (s *Session) pollGet(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	p := s.poll
+	if p != nil && s.state == stateClosed && s.reason == ReasonTransportClose && !p.lingerAnswered {
+		p.lingerAnswered = true // the GET that crossed the client's close
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", pollingContentType)
+		w.Write(noopMessage.Packet())
+		return
+	}
 	if p == nil || p.waiting || s.state == stateClosed {
 		s.mu.Unlock()
 		writeError(w, errBadRequest)
@@ -69,7 +79,7 @@ func (s *Session) pollGet(w http.ResponseWriter, r *http.Request) {
 	// answer soon with a noop unless there is data or the upgrade completes.
 	var upgradeWait <-chan time.Time
 wait:
-	for len(p.queue) == 0 && !p.closed {
+	for len(p.queue) == 0 && !p.closed && s.state != stateClosing {
 		if s.probe != nil && upgradeWait == nil {
 			t := time.NewTimer(100 * time.Millisecond)
 			defer t.Stop()
@@ -85,7 +95,7 @@ wait:
 			s.mu.Lock()
 			p.waiting = false
 			s.mu.Unlock()
-			s.close(ReasonTransportClose)
+			s.close(ReasonTransportError) // poll connection closed prematurely
 			return
 		}
 		s.mu.Lock()
@@ -98,13 +108,22 @@ wait:
 		writeError(w, errBadRequest)
 		return
 	}
+	// A closing session sends its close packet alone, once the queued
+	// packets went out: socket.io-client handles the Socket.IO packets of
+	// a payload a tick after its close packet, so a close packet sharing
+	// their payload would overtake them (a DISCONNECT would be seen as
+	// "transport close").
+	finish := false
 	switch {
+	case s.state == stateClosing && len(msgs) == 0:
+		msgs = []*Message{closeMessage}
+		finish = true
 	case s.state == stateClosed && len(msgs) == 0 && s.reason != ReasonTransportClose:
 		msgs = []*Message{closeMessage}
 	case len(msgs) == 0:
 		msgs = []*Message{noopMessage}
 	}
-	finish := s.state == stateClosing
+	reason := s.reason
 	s.mu.Unlock()
 
 	size := len(msgs) - 1
@@ -123,7 +142,7 @@ wait:
 	h.Set("Cache-Control", "no-store")
 	w.Write(body)
 	if finish {
-		s.close(s.reason)
+		s.close(reason)
 	}
 }
 

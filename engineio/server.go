@@ -11,8 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -54,7 +54,22 @@ type Server struct {
 
 	shards [64]sessionShard
 
+	opened, closed, slow atomic.Uint64
+
 	closeOnce sync.Once
+}
+
+// Stats are counters of a server since it started.
+type Stats struct {
+	Open          int    // sessions open now
+	Opened        uint64 // sessions opened
+	Closed        uint64 // sessions closed
+	SlowConsumers uint64 // sessions closed because their write queue overflowed
+}
+
+// Stats returns the server's counters.
+func (srv *Server) Stats() Stats {
+	return Stats{Open: srv.Count(), Opened: srv.opened.Load(), Closed: srv.closed.Load(), SlowConsumers: srv.slow.Load()}
 }
 
 type sessionShard struct {
@@ -158,7 +173,7 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := srv.lookup(sid)
-	if s == nil {
+	if s == nil || r.Method == http.MethodGet && transport == "polling" && s.pingExpired() {
 		writeError(w, errUnknownSid)
 		return
 	}
@@ -187,7 +202,7 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 			return
 		}
 	}
-	s := &Session{id: newID(), srv: srv, query: r.URL.Query(), remote: r.RemoteAddr, hbSlot: -1}
+	s := &Session{id: newID(), srv: srv, query: r.URL.RawQuery, remote: r.RemoteAddr, hbSlot: -1}
 	open := srv.openPacket(s.id, transport)
 	if transport == "websocket" {
 		c, initial, ok := srv.accept(w, r, s)
@@ -206,13 +221,33 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 	s.pollGet(w, r)
 }
 
+// ServeConn serves nc, a connection on which the websocket handshake is
+// already done (by a custom listener, or in tests), as a new session on the
+// websocket transport; r is the handshake request given to OnSession. It
+// returns once the session is registered; the session ends when nc does.
+func (srv *Server) ServeConn(nc net.Conn, r *http.Request) *Session {
+	s := &Session{id: newID(), srv: srv, query: r.URL.RawQuery, remote: r.RemoteAddr, hbSlot: -1}
+	c := &wsConn{sess: s, fd: -1}
+	if fd := detach(nc); fd >= 0 {
+		c.fd = fd
+	} else {
+		c.nc = nc
+	}
+	s.ws.Store(c)
+	c.write(srv.openPacket(s.id, "websocket").Frame())
+	srv.register(s, r)
+	c.start(nil)
+	return s
+}
+
 func (srv *Server) register(s *Session, r *http.Request) {
 	sh := srv.shard(s.id)
 	sh.mu.Lock()
 	sh.sessions[s.id] = s
 	sh.mu.Unlock()
+	srv.opened.Add(1)
 	s.handler = srv.opts.OnSession(s, r)
-	srv.wheel.schedule(s, srv.opts.PingInterval)
+	srv.wheel.schedule(s, srv.opts.PingInterval, false)
 }
 
 func (srv *Server) openPacket(sid, transport string) *Message {
@@ -304,7 +339,11 @@ func (srv *Server) lookup(id string) *Session {
 	return s
 }
 
-func (srv *Server) forget(s *Session) {
+func (srv *Server) forget(s *Session, reason string) {
+	srv.closed.Add(1)
+	if reason == ReasonSlowConsumer {
+		srv.slow.Add(1)
+	}
 	srv.wheel.remove(s)
 	sh := srv.shard(s.id)
 	sh.mu.Lock()
@@ -352,13 +391,3 @@ func newID() string {
 	rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
-
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
-var _ = strconv.Itoa

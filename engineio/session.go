@@ -46,7 +46,7 @@ type Session struct {
 	id      string
 	srv     *Server
 	handler Handler
-	query   url.Values
+	query   string // raw query of the handshake, parsed on demand
 	remote  string
 
 	ws atomic.Pointer[wsConn] // set once the session is on websocket
@@ -63,6 +63,7 @@ type Session struct {
 	deliver sync.Mutex // serializes handler.OnMessage across transports
 
 	awaitingPong atomic.Bool
+	pingSentAt   atomic.Int64 // unix nanoseconds
 	// Heartbeat wheel links, guarded by the wheel's lock.
 	hbNext, hbPrev *Session
 	hbSlot         int32
@@ -72,7 +73,10 @@ type Session struct {
 func (s *Session) ID() string { return s.id }
 
 // Query returns the query parameters of the handshake request.
-func (s *Session) Query() url.Values { return s.query }
+func (s *Session) Query() url.Values {
+	v, _ := url.ParseQuery(s.query)
+	return v
+}
 
 // RemoteAddr returns the network address of the client at handshake.
 func (s *Session) RemoteAddr() string { return s.remote }
@@ -130,14 +134,13 @@ func (s *Session) closeGracefully(reason string) {
 		s.mu.Unlock()
 		return
 	}
-	if s.poll.pending() == 0 && !s.poll.waiting {
-		s.mu.Unlock()
-		s.close(reason)
-		return
-	}
+	// The close packet is the answer to a GET of its own, after the queued
+	// packets (see pollGet); a client that is between two GETs gets it
+	// from the next one, as with the reference server, rather than an
+	// unknown-sid error.
 	s.state = stateClosing
 	s.reason = reason
-	s.poll.enqueueLocked(closeMessage)
+	s.poll.signal()
 	s.mu.Unlock()
 	// A client that never polls again must not keep the session forever.
 	time.AfterFunc(s.srv.opts.PingInterval+s.srv.opts.PingTimeout, func() { s.close(reason) })
@@ -162,9 +165,17 @@ func (s *Session) close(reason string) {
 	if deferred {
 		s.deferredClose = reason
 	}
+	// A client that closes over polling may have a GET in flight that the
+	// server has not seen yet: keep the session addressable for a moment so
+	// that this GET is answered (with a noop) rather than refused.
+	linger := reason == ReasonTransportClose && p != nil && !p.waiting
 	s.mu.Unlock()
 
-	s.srv.forget(s)
+	if linger {
+		time.AfterFunc(time.Second, func() { s.srv.forget(s, reason) })
+	} else {
+		s.srv.forget(s, reason)
+	}
 	if p != nil {
 		p.shutdown()
 	}
@@ -203,7 +214,7 @@ func (s *Session) onPacket(p Packet) {
 		}
 	case PacketPong:
 		if s.awaitingPong.CompareAndSwap(true, false) {
-			s.srv.wheel.schedule(s, s.srv.opts.PingInterval)
+			s.srv.wheel.schedule(s, s.srv.opts.PingInterval, false)
 		}
 	case PacketClose:
 		s.close(ReasonTransportClose)
@@ -223,7 +234,19 @@ func (s *Session) heartbeat() {
 		s.close(ReasonPingTimeout)
 		return
 	}
+	s.pingSentAt.Store(time.Now().UnixNano())
 	s.awaitingPong.Store(true)
-	s.srv.wheel.schedule(s, s.srv.opts.PingTimeout)
+	s.srv.wheel.schedule(s, s.srv.opts.PingTimeout, true)
 	_ = s.Send(pingMessage)
+}
+
+// pingExpired closes the session if its ping went unanswered for longer
+// than the ping timeout, without waiting for the wheel to notice; polling
+// requests check it so that a late client never gets a dead session's data.
+func (s *Session) pingExpired() bool {
+	if !s.awaitingPong.Load() || time.Since(time.Unix(0, s.pingSentAt.Load())) < s.srv.opts.PingTimeout {
+		return false
+	}
+	s.close(ReasonPingTimeout)
+	return true
 }

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"herald"
+	"herald/auth"
+	"herald/engineio"
+	"herald/gateway"
+	"herald/socketio"
+	"herald/sqlite"
+)
+
+// serveConfig is what `herald serve` runs with: flags, defaulting to the
+// seed's environment variables.
+type serveConfig struct {
+	Addr            string
+	JWTSecret       string
+	APIKey          string
+	CORSOrigins     []string
+	DBPath          string
+	DatabaseURL     string
+	RedisURL        string
+	Dev             bool
+	Presence        bool
+	PingInterval    time.Duration
+	PingTimeout     time.Duration
+	MaxPayload      int
+	ShutdownTimeout time.Duration
+	LogLevel        string
+}
+
+func parseServe(args []string) (serveConfig, error) {
+	var c serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	port := fs.String("port", env("PORT", "3000"), "TCP port to listen on (env PORT)")
+	host := fs.String("host", env("HOST", ""), "address to listen on; empty means all (env HOST)")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", env("JWT_SECRET", ""), "HS256 secret of the app's JWTs (env JWT_SECRET)")
+	fs.StringVar(&c.APIKey, "api-key", env("HERALD_API_KEY", ""), "bearer key of the backend API (env HERALD_API_KEY)")
+	cors := fs.String("cors-origin", env("CORS_ORIGIN", "http://localhost:3000,http://localhost:5173"), "comma-separated browser origins allowed (env CORS_ORIGIN)")
+	fs.StringVar(&c.DBPath, "db", "herald.db", "SQLite database file of the embedded store")
+	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL, for several nodes (env DATABASE_URL)")
+	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", ""), "Redis URL for cluster mode (env REDIS_URL)")
+	fs.BoolVar(&c.Dev, "dev", false, "development mode: make up a JWT secret and API key if unset and print a ready token")
+	fs.BoolVar(&c.Presence, "presence", true, "send user:online / user:offline to the user's tenant")
+	fs.DurationVar(&c.PingInterval, "ping-interval", 25*time.Second, "Engine.IO ping interval")
+	fs.DurationVar(&c.PingTimeout, "ping-timeout", 20*time.Second, "Engine.IO ping timeout")
+	fs.IntVar(&c.MaxPayload, "max-payload", 1_000_000, "largest message a client may send, in bytes")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if _, err := strconv.Atoi(*port); err != nil {
+		return c, fmt.Errorf("serve: invalid port %q", *port)
+	}
+	c.Addr = net.JoinHostPort(*host, *port)
+	for _, o := range strings.Split(*cors, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.CORSOrigins = append(c.CORSOrigins, o)
+		}
+	}
+	if c.JWTSecret == "" && !c.Dev {
+		return c, errors.New("serve: JWT_SECRET is not set; set it to your app's JWT secret, or run with --dev")
+	}
+	if c.DatabaseURL != "" {
+		return c, errors.New("serve: DATABASE_URL (PostgreSQL) is not supported yet; unset it to use the embedded SQLite store")
+	}
+	if c.RedisURL != "" {
+		return c, errors.New("serve: REDIS_URL (cluster mode) is not supported yet; unset it to run one node")
+	}
+	return c, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func runServe(ctx context.Context, args []string) error {
+	cfg, err := parseServe(args)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel)
+	if cfg.Dev {
+		if cfg.JWTSecret == "" {
+			cfg.JWTSecret = randomHex(32)
+		}
+		if cfg.APIKey == "" {
+			cfg.APIKey = randomHex(16)
+		}
+	}
+
+	store, err := sqlite.Open(cfg.DBPath)
+	if err != nil {
+		return fmt.Errorf("serve: open store: %w", err)
+	}
+	defer store.Close()
+	verifier, err := auth.NewVerifier([]byte(cfg.JWTSecret))
+	if err != nil {
+		return err
+	}
+	srv := newServer(cfg, store, verifier, log)
+	defer srv.close()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{Handler: srv.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	log.Info("herald listening", "addr", ln.Addr().String(), "store", cfg.DBPath, "cors", cfg.CORSOrigins)
+	if cfg.Dev {
+		printDevBanner(cfg, ln.Addr())
+	}
+	go purgeExpired(ctx, store, log)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	// Stop accepting, then tell every client to reconnect (elsewhere) by
+	// closing its transport, flushing what is queued; then wait for
+	// in-flight API requests, and close the store (deferred).
+	ln.Close()
+	srv.io.Close()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	return nil
+}
+
+func printDevBanner(cfg serveConfig, addr net.Addr) {
+	tok, _ := auth.Mint([]byte(cfg.JWTSecret), herald.Identity{UserID: "dev-user", Email: "dev@example.com", Role: "user"}, 24*time.Hour)
+	port := addr.(*net.TCPAddr).Port
+	fmt.Fprintf(os.Stderr, `
+herald is running in development mode on http://localhost:%d
+  JWT_SECRET=%s
+  HERALD_API_KEY=%s
+  a token for user "dev-user" (24h):
+    %s
+  try:
+    curl -X POST http://localhost:%d/v1/notifications -H 'Authorization: Bearer %s' \
+      -H 'Content-Type: application/json' -d '{"userId":"dev-user","type":"info","title":"Hello","message":"from herald"}'
+
+`, port, cfg.JWTSecret, cfg.APIKey, tok, port, cfg.APIKey)
+}
+
+// purgeExpired deletes expired notifications every minute; reads already
+// hide them, this only reclaims space.
+func purgeExpired(ctx context.Context, store herald.Store, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n, err := store.PurgeExpired(ctx, now); err != nil {
+				log.Warn("purge expired", "err", err)
+			} else if n > 0 {
+				log.Info("purged expired notifications", "count", n)
+			}
+		}
+	}
+}
+
+// server is herald's HTTP surface on one port: Socket.IO, the API, health
+// and metrics.
+type server struct {
+	io      *socketio.Server
+	gateway *gateway.Gateway
+	handler http.Handler
+}
+
+func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log *slog.Logger) *server {
+	io := socketio.NewServer(socketio.Options{
+		Engine: engineio.Options{
+			PingInterval: cfg.PingInterval,
+			PingTimeout:  cfg.PingTimeout,
+			MaxPayload:   cfg.MaxPayload,
+			CORS:         engineio.CORS{Origins: cfg.CORSOrigins, Credentials: true},
+		},
+		Logger: log,
+	})
+	gw := gateway.New(io, gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, Logger: log})
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", io)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := store.Ping(ctx); err != nil {
+			http.Error(w, "store unavailable\n", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	return &server{io: io, gateway: gw, handler: mux}
+}
+
+func (s *server) close() {
+	s.io.Close()
+	s.gateway.Close()
+}
