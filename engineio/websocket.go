@@ -99,13 +99,19 @@ func (c *wsConn) readable() {
 // readLoop reads until the socket would block, then retires unless more
 // bytes were announced meanwhile.
 func (c *wsConn) readLoop() {
-	bp := readBuffers.Get().(*[]byte)
-	defer readBuffers.Put(bp)
-	buf := *bp
 	for {
 		for {
-			n, err := c.readFD(buf)
-			if n > 0 && !c.feed(buf[:n]) {
+			// The pooled buffer is held only during the read: handlers run
+			// on a copy of exactly what arrived, so that connections busy
+			// in a handler (a store call, say) do not pin 16 KiB each.
+			bp := readBuffers.Get().(*[]byte)
+			n, err := c.readFD(*bp)
+			var data []byte
+			if n > 0 {
+				data = append([]byte(nil), (*bp)[:n]...)
+			}
+			readBuffers.Put(bp)
+			if n > 0 && !c.feed(data) {
 				return
 			}
 			if err == errWouldBlock {

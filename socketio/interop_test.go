@@ -89,7 +89,7 @@ func TestInteropSocketIOClient(t *testing.T) {
 		t.Errorf("handler of an oversize event ran %d times, want 0", n)
 	}
 	// Every client closed its connection: no session or socket may remain.
-	interopCheckFor(t, 3*time.Second, 20*time.Millisecond, func() error {
+	interopCheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
 		if n := srv.Engine().Count(); n != 0 {
 			return errors.New(strconv.Itoa(n) + " engine.io sessions still open")
 		}
@@ -132,8 +132,12 @@ func newInteropServer() (*socketio.Server, *interopState) {
 	state := &interopState{}
 	srv := socketio.NewServer(socketio.Options{
 		Engine: engineio.Options{
+			// Frequent pings run heartbeats through every test, upgrades
+			// included. The timeout stays generous: on a loaded machine a
+			// client that gets no ping within interval+timeout gives up
+			// ("ping timeout"), and 200ms proved too tight for that.
 			PingInterval: 300 * time.Millisecond,
-			PingTimeout:  200 * time.Millisecond,
+			PingTimeout:  2 * time.Second,
 			MaxPayload:   interopMaxPayload,
 			CORS:         engineio.CORS{Origins: []string{interopAllowedOrigin}, Credentials: true},
 		},
@@ -190,6 +194,14 @@ func registerInteropHandlers(nsp *socketio.Namespace, state *interopState) {
 				map[string]any{"deep": []byte{0xca, 0xfe}, "n": 7},
 			},
 		}, []byte{0xde, 0xad, 0xbe, 0xef})
+	})
+	// burst emits "tick" 0..n-1 as fast as the socket takes them.
+	nsp.On("burst", func(s *socketio.Socket, e *socketio.Event) {
+		var n int
+		e.Args.Decode(0, &n)
+		for i := range min(n, 10_000) {
+			s.Emit("tick", i)
+		}
 	})
 	nsp.On("transport", func(s *socketio.Socket, e *socketio.Event) {
 		e.Ack(s.Transport())

@@ -139,6 +139,9 @@ func (n *Namespace) connect(c *client, auth json.RawMessage) {
 	for _, h := range handlers {
 		h(s)
 	}
+	s.mu.Lock()
+	s.auth = nil
+	s.mu.Unlock()
 }
 
 func connectErrorData(err error) json.RawMessage {

@@ -32,6 +32,8 @@ type Server struct {
 
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
+
+	pending *deadlines // clients that have not connected to a namespace yet
 }
 
 // NewServer returns a server with the namespace "/" already created.
@@ -45,7 +47,7 @@ func NewServer(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	srv := &Server{opts: opts, nsps: make(map[string]*Namespace)}
+	srv := &Server{opts: opts, nsps: make(map[string]*Namespace), pending: newDeadlines()}
 	eo := opts.Engine
 	eo.Logger = opts.Logger
 	eo.OnSession = srv.onSession
@@ -90,6 +92,7 @@ func (srv *Server) namespace(name string) *Namespace {
 // closes the adapters.
 func (srv *Server) Close() {
 	srv.eio.Close()
+	srv.pending.close()
 	srv.mu.RLock()
 	defer srv.mu.RUnlock()
 	for _, n := range srv.nsps {
@@ -99,7 +102,7 @@ func (srv *Server) Close() {
 
 func (srv *Server) onSession(s *engineio.Session, r *http.Request) engineio.Handler {
 	c := &client{srv: srv, sess: s}
-	c.connectTimer = time.AfterFunc(srv.opts.ConnectTimeout, c.connectTimeout)
+	srv.pending.add(c, time.Now().Add(srv.opts.ConnectTimeout))
 	return c
 }
 
@@ -110,16 +113,17 @@ type client struct {
 	sess *engineio.Session
 
 	mu           sync.Mutex
-	sockets      []*Socket // connected sockets, usually one
-	connectTimer *time.Timer
+	sockets       []*Socket // connected sockets, usually one
+	everConnected bool
 	closed       bool
 
 	decoder decoder // touched only from OnMessage, which the engine serializes
 }
 
+// connectTimeout drops the client if it connected to no namespace in time.
 func (c *client) connectTimeout() {
 	c.mu.Lock()
-	idle := len(c.sockets) == 0
+	idle := len(c.sockets) == 0 && !c.everConnected
 	c.mu.Unlock()
 	if idle {
 		c.sess.Close()
@@ -209,7 +213,7 @@ func (c *client) added(s *Socket) bool {
 		return false
 	}
 	c.sockets = append(c.sockets, s)
-	c.connectTimer.Stop()
+	c.everConnected = true
 	return true
 }
 
@@ -230,7 +234,6 @@ func (c *client) OnClose(s *engineio.Session, reason string) {
 	c.closed = true
 	sockets := append([]*Socket(nil), c.sockets...)
 	c.mu.Unlock()
-	c.connectTimer.Stop()
 	for _, s := range sockets {
 		s.onClose(reason, false)
 	}

@@ -55,8 +55,14 @@ func (s *Socket) ID() string { return s.id }
 // Namespace returns the socket's namespace.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
-// Auth returns the auth payload the client sent with CONNECT ({} if none).
-func (s *Socket) Auth() json.RawMessage { return s.auth }
+// Auth returns the auth payload the client sent with CONNECT ({} if none)
+// while middleware and connection handlers run; afterwards it returns nil,
+// so that connected sockets do not keep their credentials in memory.
+func (s *Socket) Auth() json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.auth
+}
 
 // Query returns the query parameters of the client's handshake request.
 func (s *Socket) Query() url.Values { return s.client.sess.Query() }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 	"strings"
@@ -137,6 +138,10 @@ func runServe(ctx context.Context, args []string) error {
 		printDevBanner(cfg, ln.Addr())
 	}
 	go purgeExpired(ctx, store, log)
+	if addr := os.Getenv("HERALD_PPROF"); addr != "" {
+		// Profiling endpoints on their own (loopback) address, never on the public port.
+		go func() { log.Warn("pprof", "err", http.ListenAndServe(addr, pprofMux())) }()
+	}
 
 	select {
 	case err := <-errc:
@@ -231,4 +236,13 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 func (s *server) close() {
 	s.io.Close()
 	s.gateway.Close()
+}
+
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
