@@ -16,10 +16,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"herald"
 	"herald/auth"
 	"herald/engineio"
 	"herald/gateway"
+	"herald/httpapi"
+	"herald/metrics"
 	"herald/socketio"
 	"herald/sqlite"
 )
@@ -215,9 +220,27 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 		},
 		Logger: log,
 	})
-	gw := gateway.New(io, gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, Logger: log})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var gw *gateway.Gateway
+	eng := io.Engine()
+	m, err := metrics.New(reg, metrics.Sources{
+		Sockets:       func() int { _, n := gw.Counts(); return n },
+		Users:         func() int { n, _ := gw.Counts(); return n },
+		Connections:   func() int { return eng.Stats().Open },
+		Opened:        func() uint64 { return eng.Stats().Opened },
+		SlowConsumers: func() uint64 { return eng.Stats().SlowConsumers },
+	})
+	if err != nil {
+		panic(err) // a fresh registry cannot hold duplicates
+	}
+	gw = gateway.New(io, gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, Observer: m, Logger: log})
+	api := httpapi.New(httpapi.Config{Gateway: gw, Verifier: verifier, APIKey: cfg.APIKey, Logger: log})
+
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", io)
+	mux.Handle("/v1/", m.Middleware(api))
+	mux.Handle("GET /metrics", metrics.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
