@@ -9,11 +9,12 @@ import (
 // polling is the long-polling transport of a session. Its fields are
 // guarded by the session's mutex.
 type polling struct {
-	s       *Session
-	queue   []*Message
-	waiting bool // a GET is pending
-	posting bool // a POST is being read
-	closed  bool // the session ended or moved to websocket
+	s           *Session
+	queue       []*Message
+	queuedBytes int
+	waiting     bool // a GET is pending
+	posting     bool // a POST is being read
+	closed      bool // the session ended or moved to websocket
 	// lingerAnswered is set once a GET that crossed the client's close
 	// packet got its noop.
 	lingerAnswered bool
@@ -24,13 +25,20 @@ func newPolling(s *Session) *polling {
 	return &polling{s: s, wake: make(chan struct{}, 1)}
 }
 
+// enqueue queues m for the next GET. A client that stops polling while
+// packets keep coming is a slow consumer once the queue passes the
+// server's WriteQueueLimit; the caller then closes the session.
 func (p *polling) enqueue(m *Message) error {
 	p.enqueueLocked(m)
+	if p.queuedBytes > p.s.srv.opts.WriteQueueLimit {
+		return errSlowConsumer
+	}
 	return nil
 }
 
 func (p *polling) enqueueLocked(m *Message) {
 	p.queue = append(p.queue, m)
+	p.queuedBytes += len(m.Packet())
 	p.signal()
 }
 
@@ -101,7 +109,7 @@ wait:
 		s.mu.Lock()
 	}
 	msgs := p.queue
-	p.queue = nil
+	p.queue, p.queuedBytes = nil, 0
 	p.waiting = false
 	if p.closed && s.state != stateClosed && len(msgs) == 0 { // moved to websocket
 		s.mu.Unlock()
@@ -218,7 +226,7 @@ func (s *Session) onProbePacket(c *wsConn, p Packet) {
 			c.write(m.Frame())
 		}
 		old := s.poll
-		s.poll.queue = nil
+		s.poll.queue, s.poll.queuedBytes = nil, 0
 		s.poll = nil
 		s.probe = nil
 		s.ws.Store(c)

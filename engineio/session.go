@@ -97,14 +97,20 @@ func (s *Session) Send(m *Message) error {
 		return c.write(m.Frame())
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if c := s.ws.Load(); c != nil { // upgraded while we waited
+		s.mu.Unlock()
 		return c.write(m.Frame())
 	}
 	if s.state != stateOpen {
+		s.mu.Unlock()
 		return ErrClosed
 	}
-	return s.poll.enqueue(m)
+	err := s.poll.enqueue(m)
+	s.mu.Unlock()
+	if err != nil {
+		s.close(ReasonSlowConsumer)
+	}
+	return err
 }
 
 // SendAll queues several messages, in order, as one unit for the transport.
