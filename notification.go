@@ -1,0 +1,212 @@
+package herald
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Field limits of a notification, in bytes of UTF-8. Input beyond them is
+// EINVALID.
+const (
+	MaxIDBytes      = 256      // UserID, TenantID, IdempotencyKey, GroupKey
+	MaxTypeBytes    = 64       // Type
+	MaxTitleBytes   = 256      // Title
+	MaxMessageBytes = 4 << 10  // Message
+	MaxDataBytes    = 16 << 10 // Data, as JSON text
+	MaxCreateBatch  = 1000     // notifications in one Store.Create call
+)
+
+// Status is the read state of a notification.
+type Status string
+
+// The two statuses.
+const (
+	StatusUnread Status = "unread"
+	StatusRead   Status = "read"
+)
+
+// Notification is a stored notification of one user. Its JSON form is part of
+// the public contract (DESIGN §5):
+//
+//	{id, userId, tenantId, seq, type, title, message, data, status,
+//	 createdAt, readAt, expiresAt, groupKey}
+//
+// Times are RFC 3339 in UTC with milliseconds ("2024-05-01T12:00:00.000Z"),
+// readAt and expiresAt are null when absent, data is null when absent and
+// groupKey is omitted when empty.
+type Notification struct {
+	ID       string // opaque, unique in the store
+	UserID   string
+	TenantID string
+	Seq      int64 // per-user position: 1, 2, 3, ... in creation order
+	Type     string
+	Title    string
+	Message  string
+	Data     json.RawMessage // arbitrary JSON from the sender, or nil
+	Status   Status
+	// CreatedAt is set by the store, truncated to milliseconds.
+	CreatedAt time.Time
+	ReadAt    *time.Time // nil while unread
+	ExpiresAt *time.Time // nil when the notification never expires
+	GroupKey  string     // lets clients collapse related notifications; may be empty
+
+	// Existing is set by Store.Create when it returned a notification that
+	// already existed for the same idempotency key instead of creating one;
+	// callers use it to avoid announcing the same notification twice. It is
+	// not part of the JSON form.
+	Existing bool
+}
+
+// jsonTime is the one time format of the JSON API, the same as JavaScript's
+// Date.prototype.toISOString.
+const jsonTime = "2006-01-02T15:04:05.000Z07:00"
+
+// notificationJSON is the wire form of Notification.
+type notificationJSON struct {
+	ID        string          `json:"id"`
+	UserID    string          `json:"userId"`
+	TenantID  string          `json:"tenantId"`
+	Seq       int64           `json:"seq"`
+	Type      string          `json:"type"`
+	Title     string          `json:"title"`
+	Message   string          `json:"message"`
+	Data      json.RawMessage `json:"data"`
+	Status    Status          `json:"status"`
+	CreatedAt string          `json:"createdAt"`
+	ReadAt    *string         `json:"readAt"`
+	ExpiresAt *string         `json:"expiresAt"`
+	GroupKey  string          `json:"groupKey,omitempty"`
+}
+
+// MarshalJSON implements json.Marshaler with the wire form described on
+// Notification.
+func (n Notification) MarshalJSON() ([]byte, error) {
+	w := notificationJSON{
+		ID:        n.ID,
+		UserID:    n.UserID,
+		TenantID:  n.TenantID,
+		Seq:       n.Seq,
+		Type:      n.Type,
+		Title:     n.Title,
+		Message:   n.Message,
+		Data:      n.Data,
+		Status:    n.Status,
+		CreatedAt: formatTime(n.CreatedAt),
+		ReadAt:    formatTimePtr(n.ReadAt),
+		ExpiresAt: formatTimePtr(n.ExpiresAt),
+		GroupKey:  n.GroupKey,
+	}
+	if len(w.Data) == 0 {
+		w.Data = nil // encodes as null
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON implements json.Unmarshaler; it accepts any RFC 3339 time.
+func (n *Notification) UnmarshalJSON(b []byte) error {
+	var w struct {
+		notificationJSON
+		CreatedAt time.Time  `json:"createdAt"`
+		ReadAt    *time.Time `json:"readAt"`
+		ExpiresAt *time.Time `json:"expiresAt"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*n = Notification{
+		ID:        w.ID,
+		UserID:    w.UserID,
+		TenantID:  w.TenantID,
+		Seq:       w.Seq,
+		Type:      w.Type,
+		Title:     w.Title,
+		Message:   w.Message,
+		Data:      w.Data,
+		Status:    w.Status,
+		CreatedAt: w.CreatedAt,
+		ReadAt:    w.ReadAt,
+		ExpiresAt: w.ExpiresAt,
+		GroupKey:  w.GroupKey,
+	}
+	if string(n.Data) == "null" {
+		n.Data = nil
+	}
+	return nil
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(jsonTime) }
+
+func formatTimePtr(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := formatTime(*t)
+	return &s
+}
+
+// NewNotification is the input of Store.Create: what a backend service asks
+// to deliver to one user.
+type NewNotification struct {
+	TenantID string // may be empty: the default tenant
+	UserID   string // required
+	Type     string // required, e.g. "info", "order.shipped"
+	Title    string // required
+	Message  string
+	Data     json.RawMessage // optional; any JSON value
+	// IdempotencyKey, when set, makes retries safe: a second Create with the
+	// same (TenantID, UserID, IdempotencyKey) returns the first notification.
+	IdempotencyKey string
+	// ExpiresAt, when not zero, is when the notification disappears from
+	// every read. A time in the past is accepted: the notification is stored
+	// already invisible (it only holds its Seq and idempotency key).
+	ExpiresAt time.Time
+	GroupKey  string
+}
+
+// Validate reports the first way in which n breaks the field rules, as an
+// EINVALID *Error: UserID, Type and Title must not be blank; every field
+// must be valid UTF-8 and within its Max*Bytes limit; Data, when present,
+// must be valid JSON; ExpiresAt, when set, must lie in years 1 to 9999. Store implementations call it; callers may too, to
+// reject a request before touching the store.
+func (n *NewNotification) Validate() error {
+	checks := [...]struct {
+		name, value string
+		max         int
+		required    bool
+	}{
+		{"userId", n.UserID, MaxIDBytes, true},
+		{"tenantId", n.TenantID, MaxIDBytes, false},
+		{"type", n.Type, MaxTypeBytes, true},
+		{"title", n.Title, MaxTitleBytes, true},
+		{"message", n.Message, MaxMessageBytes, false},
+		{"idempotencyKey", n.IdempotencyKey, MaxIDBytes, false},
+		{"groupKey", n.GroupKey, MaxIDBytes, false},
+	}
+	for _, c := range checks {
+		if c.required && strings.TrimSpace(c.value) == "" {
+			return Errorf(EINVALID, "%s is required.", c.name)
+		}
+		if len(c.value) > c.max {
+			return Errorf(EINVALID, "%s must be at most %d bytes.", c.name, c.max)
+		}
+		if !utf8.ValidString(c.value) {
+			return Errorf(EINVALID, "%s must be valid UTF-8.", c.name)
+		}
+	}
+	if len(n.Data) > MaxDataBytes {
+		return Errorf(EINVALID, "data must be at most %d bytes of JSON.", MaxDataBytes)
+	}
+	// Invalid UTF-8 would pass json.Valid, then break every websocket text
+	// frame that carries the notification.
+	if len(n.Data) > 0 && (!json.Valid(n.Data) || !utf8.Valid(n.Data)) {
+		return Errorf(EINVALID, "data must be valid JSON.")
+	}
+	if !n.ExpiresAt.IsZero() {
+		if y := n.ExpiresAt.UTC().Year(); y < 1 || y > 9999 {
+			return Errorf(EINVALID, "expiresAt is out of range.")
+		}
+	}
+	return nil
+}
