@@ -84,23 +84,34 @@ func (w *wheel) run() {
 	defer close(w.done)
 	t := time.NewTicker(w.tick)
 	defer t.Stop()
+	last := time.Now()
 	var due []*Session
 	for {
 		select {
 		case <-w.stop:
 			return
-		case <-t.C:
+		case now := <-t.C:
+			// Advance by the time that passed, not by ticks received: a
+			// ticker drops ticks when this goroutine falls behind.
+			steps := int(now.Sub(last) / w.tick)
+			if steps < 1 {
+				continue
+			}
+			last = last.Add(time.Duration(steps) * w.tick)
+			steps = min(steps, len(w.slots))
+			w.mu.Lock()
+			for ; steps > 0; steps-- {
+				w.pos = (w.pos + 1) % len(w.slots)
+				for s := w.slots[w.pos]; s != nil; {
+					next := s.hbNext
+					s.hbNext, s.hbPrev, s.hbSlot = nil, nil, -1
+					due = append(due, s)
+					s = next
+				}
+				w.slots[w.pos] = nil
+			}
+			w.mu.Unlock()
 		}
-		w.mu.Lock()
-		w.pos = (w.pos + 1) % len(w.slots)
-		for s := w.slots[w.pos]; s != nil; {
-			next := s.hbNext
-			s.hbNext, s.hbPrev, s.hbSlot = nil, nil, -1
-			due = append(due, s)
-			s = next
-		}
-		w.slots[w.pos] = nil
-		w.mu.Unlock()
 		for i, s := range due {
 			s.heartbeat()
 			due[i] = nil

@@ -237,7 +237,9 @@ func (s *Session) onPacket(p Packet) {
 // whose previous ping went unanswered.
 func (s *Session) heartbeat() {
 	if s.awaitingPong.Load() {
-		s.close(ReasonPingTimeout)
+		// Closing runs the handlers' disconnect code: never on the
+		// wheel's goroutine, which every session's heartbeat waits on.
+		go s.close(ReasonPingTimeout)
 		return
 	}
 	s.pingSentAt.Store(time.Now().UnixNano())

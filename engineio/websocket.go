@@ -390,11 +390,13 @@ func (c *wsConn) writable() {
 	done := len(c.queue) == 0 && c.closing
 	why := c.closeWhy
 	c.mu.Unlock()
+	// Closing runs the handlers' disconnect code: never on the poller's
+	// goroutine, which every connection waits on.
 	switch {
 	case err != nil:
-		c.close(ReasonTransportError)
+		go c.close(ReasonTransportError)
 	case done:
-		c.close(why)
+		go c.close(why)
 	}
 }
 

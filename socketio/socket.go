@@ -371,3 +371,8 @@ func (s *Socket) isClosed() bool {
 	defer s.mu.Unlock()
 	return s.closed
 }
+
+// Conn returns the Engine.IO session under the socket (socket.conn in the
+// reference server); closing it drops the transport without a DISCONNECT
+// packet, so the client reconnects.
+func (s *Socket) Conn() *engineio.Session { return s.client.sess }
