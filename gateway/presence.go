@@ -97,4 +97,3 @@ func (p *presence) counts() (users, sockets int) {
 	}
 	return users, sockets
 }
-

@@ -112,10 +112,10 @@ type client struct {
 	srv  *Server
 	sess *engineio.Session
 
-	mu           sync.Mutex
+	mu            sync.Mutex
 	sockets       []*Socket // connected sockets, usually one
 	everConnected bool
-	closed       bool
+	closed        bool
 
 	decoder decoder // touched only from OnMessage, which the engine serializes
 }

@@ -30,12 +30,12 @@ type Socket struct {
 
 	hold atomic.Pointer[hold] // non-nil while paused
 
-	mu        sync.Mutex
-	data      any
-	acks      map[uint64]*pendingAck
-	nextAck   uint64
-	onLeave   []func(string)
-	closed    bool
+	mu      sync.Mutex
+	data    any
+	acks    map[uint64]*pendingAck
+	nextAck uint64
+	onLeave []func(string)
+	closed  bool
 }
 
 type pendingAck struct {
