@@ -33,6 +33,11 @@ type Options struct {
 	// UpgradeTimeout bounds the websocket upgrade of a polling session.
 	// Zero means 10s.
 	UpgradeTimeout time.Duration
+	// BlockingReads serves each websocket with a goroutine blocked in Read
+	// instead of the shared epoll poller (the only way on other systems
+	// and for TLS connections). It costs several KiB per idle connection;
+	// it exists to measure that difference.
+	BlockingReads bool
 	// DisablePolling and DisableWebsocket turn a transport off.
 	DisablePolling, DisableWebsocket bool
 	// CORS decides which browser origins may connect.
@@ -227,12 +232,7 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 // returns once the session is registered; the session ends when nc does.
 func (srv *Server) ServeConn(nc net.Conn, r *http.Request) *Session {
 	s := &Session{id: newID(), srv: srv, query: r.URL.RawQuery, remote: r.RemoteAddr, hbSlot: -1}
-	c := &wsConn{sess: s, fd: -1}
-	if fd := detach(nc); fd >= 0 {
-		c.fd = fd
-	} else {
-		c.nc = nc
-	}
+	c := srv.newWSConn(s, nc)
 	s.ws.Store(c)
 	c.write(srv.openPacket(s.id, "websocket").Frame())
 	srv.register(s, r)
@@ -281,13 +281,18 @@ func (srv *Server) accept(w http.ResponseWriter, r *http.Request, s *Session) (*
 		initial, _ = rw.Reader.Peek(n)
 		initial = append([]byte(nil), initial...)
 	}
-	c := &wsConn{sess: s, fd: -1}
-	if fd := detach(nc); fd >= 0 {
-		c.fd = fd
-	} else {
-		c.nc = nc
+	return srv.newWSConn(s, nc), initial, true
+}
+
+// newWSConn wraps nc, detached onto the poller unless reads block.
+func (srv *Server) newWSConn(s *Session, nc net.Conn) *wsConn {
+	c := &wsConn{sess: s, fd: -1, nc: nc}
+	if !srv.opts.BlockingReads {
+		if fd := detach(nc); fd >= 0 {
+			c.fd, c.nc = fd, nil
+		}
 	}
-	return c, initial, true
+	return c
 }
 
 // upgrade starts probing a websocket for a polling session.

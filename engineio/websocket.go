@@ -130,7 +130,7 @@ func (c *wsConn) readLoop() {
 }
 
 func (c *wsConn) readBlocking() {
-	buf := make([]byte, 16<<10)
+	buf := make([]byte, 4<<10) // what gorilla/websocket gives each connection
 	for {
 		n, err := c.nc.Read(buf)
 		if n > 0 && !c.feed(buf[:n]) {

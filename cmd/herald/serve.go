@@ -46,6 +46,7 @@ type serveConfig struct {
 	MaxPayload      int
 	ShutdownTimeout time.Duration
 	LogLevel        string
+	BlockingReads   bool
 }
 
 func parseServe(args []string) (serveConfig, error) {
@@ -65,6 +66,7 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", 20*time.Second, "Engine.IO ping timeout")
 	fs.IntVar(&c.MaxPayload, "max-payload", 1_000_000, "largest message a client may send, in bytes")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	fs.BoolVar(&c.BlockingReads, "blocking-reads", false, "read each websocket from its own goroutine instead of epoll (for measurements)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -213,10 +215,11 @@ type server struct {
 func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log *slog.Logger) *server {
 	io := socketio.NewServer(socketio.Options{
 		Engine: engineio.Options{
-			PingInterval: cfg.PingInterval,
-			PingTimeout:  cfg.PingTimeout,
-			MaxPayload:   cfg.MaxPayload,
-			CORS:         engineio.CORS{Origins: cfg.CORSOrigins, Credentials: true},
+			PingInterval:  cfg.PingInterval,
+			PingTimeout:   cfg.PingTimeout,
+			MaxPayload:    cfg.MaxPayload,
+			CORS:          engineio.CORS{Origins: cfg.CORSOrigins, Credentials: true},
+			BlockingReads: cfg.BlockingReads,
 		},
 		Logger: log,
 	})
