@@ -57,6 +57,12 @@ type Notification struct {
 	// callers use it to avoid announcing the same notification twice. It is
 	// not part of the JSON form.
 	Existing bool
+
+	// UnreadCount is set by Store.Create on the notifications it created:
+	// the user's unread count once all of that call's notifications were
+	// stored, so that announcing them needs no second query. It is not
+	// part of the JSON form.
+	UnreadCount int
 }
 
 // jsonTime is the one time format of the JSON API, the same as JavaScript's

@@ -216,5 +216,26 @@ func (db *DB) insert(ctx context.Context, now time.Time, ns []herald.NewNotifica
 		}
 		out[i] = created
 	}
-	return out, nil
+	return out, db.setUnreadCounts(ctx, now, out)
+}
+
+// setUnreadCounts sets UnreadCount on the new notifications of out: one
+// count per user, read in the transaction after all of them were stored.
+func (db *DB) setUnreadCounts(ctx context.Context, now time.Time, out []herald.Notification) error {
+	for i := range out {
+		n := &out[i]
+		if n.Existing || n.UnreadCount > 0 {
+			continue
+		}
+		var count int
+		if err := db.stmts.unreadInTx.QueryRowContext(ctx, n.TenantID, n.UserID, now.UnixMilli()).Scan(&count); err != nil {
+			return err
+		}
+		for j := i; j < len(out); j++ {
+			if m := &out[j]; !m.Existing && m.UserID == n.UserID && m.TenantID == n.TenantID {
+				m.UnreadCount = count
+			}
+		}
+	}
+	return nil
 }

@@ -38,7 +38,16 @@ type statements struct {
 	listUnread  *sql.Stmt
 	since       *sql.Stmt
 	unreadCount *sql.Stmt
+	// unreadInTx is unreadCount on the write connection, for Create.
+	unreadInTx *sql.Stmt
 }
+
+// unreadCountQuery counts a user's unread, unexpired notifications: the
+// counter kept by triggers, less the unread ones that expired.
+const unreadCountQuery = `SELECT
+	coalesce((SELECT unread FROM feeds WHERE tenant_id = ?1 AND user_id = ?2), 0) -
+	(SELECT count(*) FROM notifications
+		WHERE tenant_id = ?1 AND user_id = ?2 AND read_at IS NULL AND expires_at <= ?3)`
 
 // preparer is *sql.DB or *sql.Conn.
 type preparer interface {
@@ -86,10 +95,8 @@ func (s *statements) prepare(ctx context.Context, write *sql.Conn, read *sql.DB)
 			ORDER BY seq ASC LIMIT ?`},
 		// O(1) in the number of unread notifications: the counter kept by
 		// triggers, less the unread ones that have expired but are not purged.
-		{read, &s.unreadCount, `SELECT
-			coalesce((SELECT unread FROM feeds WHERE tenant_id = ?1 AND user_id = ?2), 0) -
-			(SELECT count(*) FROM notifications
-				WHERE tenant_id = ?1 AND user_id = ?2 AND read_at IS NULL AND expires_at <= ?3)`},
+		{read, &s.unreadCount, unreadCountQuery},
+		{write, &s.unreadInTx, unreadCountQuery},
 	}
 	for _, q := range queries {
 		stmt, err := q.db.PrepareContext(ctx, q.query)
@@ -105,7 +112,7 @@ func (s *statements) prepare(ctx context.Context, write *sql.Conn, read *sql.DB)
 func (s *statements) close() {
 	for _, stmt := range []*sql.Stmt{
 		s.nextSeq, s.insert, s.byKey, s.markRead, s.markAllRead, s.delete, s.deleteAll, s.deleteByID,
-		s.purge, s.get, s.list, s.listUnread, s.since, s.unreadCount,
+		s.purge, s.get, s.list, s.listUnread, s.since, s.unreadCount, s.unreadInTx,
 	} {
 		if stmt != nil {
 			stmt.Close()

@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) herald.Store) {
 		fn   func(*testing.T, herald.Store)
 	}{
 		{"CreateFields", testCreateFields},
+		{"CreateUnreadCount", testCreateUnreadCount},
 		{"CreateLimitsAccepted", testCreateLimitsAccepted},
 		{"SeqPerUser", testSeqPerUser},
 		{"SeqNeverReused", testSeqNeverReused},
@@ -278,6 +279,34 @@ func testCreateFields(t *testing.T, s herald.Store) {
 	if m.ID == n.ID {
 		t.Errorf("two notifications share the ID %q", m.ID)
 	}
+}
+
+// Create reports each user's unread count after the call, so that the
+// caller can announce it without another query.
+func testCreateUnreadCount(t *testing.T, s herald.Store) {
+	ctx := context.Background()
+	first := create(t, s, note(tenantA, alice, "1"))
+	if first[0].UnreadCount != 1 {
+		t.Fatalf("first notification: UnreadCount = %d, want 1", first[0].UnreadCount)
+	}
+	expired := note(tenantA, alice, "expired")
+	expired.ExpiresAt = time.Now().Add(-time.Hour)
+	keyed := note(tenantA, alice, "keyed")
+	keyed.IdempotencyKey = "k1"
+	out := create(t, s, note(tenantA, alice, "2"), note(tenantA, bob, "b1"), expired, note(tenantB, alice, "other tenant"), keyed)
+	for i, want := range []int{3, 1, 3, 1, 3} {
+		if out[i].UnreadCount != want {
+			t.Errorf("notification %d (%s/%s %q): UnreadCount = %d, want %d", i, out[i].TenantID, out[i].UserID, out[i].Title, out[i].UnreadCount, want)
+		}
+	}
+	if _, err := s.MarkRead(ctx, tenantA, alice, first[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	again := create(t, s, keyed, note(tenantA, alice, "4"))
+	if !again[0].Existing || again[1].UnreadCount != 3 {
+		t.Fatalf("after a read: existing %v, UnreadCount = %d; want existing, 3", again[0].Existing, again[1].UnreadCount)
+	}
+	wantCount(t, s, tenantA, alice, 3)
 }
 
 func testCreateLimitsAccepted(t *testing.T, s herald.Store) {
