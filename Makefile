@@ -5,7 +5,7 @@
 
 GO       ?= go
 FUZZTIME ?= 5s
-NPM_DIRS := test/interop
+NPM_DIRS := test/interop test/e2e
 
 .PHONY: run test deps vet unit fuzz bench-smoke bench conformance
 

@@ -66,6 +66,7 @@ type Gateway struct {
 	nsp      *socketio.Namespace
 	presence *presence
 	expiry   *expiry
+	order    userOrder // orders each user's feed changes with their events
 	obs      Observer
 	log      *slog.Logger
 	closeOne sync.Once
@@ -187,7 +188,11 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 	// Hold live traffic until the socket has its greeting, its replay and
 	// its count, so that those come first and in order.
 	s.Pause()
-	s.Join(userRoom(id.TenantID, id.UserID), tenantRoom(id.TenantID))
+	k := userKey{id.TenantID, id.UserID}
+	s.Join(userRoom(k.tenant, k.user), tenantRoom(k.tenant))
+	// Counted before it is told it is authenticated, as the seed does, and
+	// before its expiry is armed: an expiry's disconnect must find it counted.
+	g.presence.add(k)
 	g.sendNow(s, EventAuthenticated, authenticated{true, id.UserID, id.Email, s.ID(), g.now()})
 	if !c.expiresAt.IsZero() {
 		g.expiry.set(c, c.expiresAt)
@@ -196,23 +201,32 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 	if c.since >= 0 {
 		lastSeq = g.replay(s, c)
 	}
+	// The count goes last, after the live events held meanwhile, and
+	// replaces the counts among them: those were read before it, some
+	// even before notifications that the replay already delivered, and
+	// would take the client's count backwards. Under the user's order
+	// lock no count is emitted between this read and the Resume.
+	unlock := g.order.lock(k)
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.StoreTimeout)
 	n, err := g.cfg.Store.UnreadCount(ctx, id.TenantID, id.UserID)
 	cancel()
-	if err == nil {
-		g.sendNow(s, EventUnreadCount, unreadCount{n, g.now()})
-	} else {
+	if err != nil {
 		g.log.Error("unread count on connect", "err", err)
 	}
-	var skip func(*socketio.Encoded) bool
-	if lastSeq >= 0 { // drop live copies of what the replay sent
-		skip = func(e *socketio.Encoded) bool {
-			seq := notificationSeq(e)
-			return seq > 0 && seq <= lastSeq
+	s.Resume(func(e *socketio.Encoded) bool {
+		name, seq := heldEvent(e)
+		switch name {
+		case EventNotificationNew: // a live copy of what the replay sent
+			return lastSeq >= 0 && seq > 0 && seq <= lastSeq
+		case EventUnreadCount:
+			return err == nil
 		}
+		return false
+	})
+	if err == nil {
+		g.sendNow(s, EventUnreadCount, unreadCount{n, g.now()})
 	}
-	s.Resume(skip)
-	g.presence.add(userKey{id.TenantID, id.UserID})
+	unlock()
 }
 
 // replay sends the notifications the client missed since c.since, oldest
@@ -242,13 +256,22 @@ func (g *Gateway) replay(s *socketio.Socket, c *conn) int64 {
 
 // notificationSeq returns the seq of a notification:new packet, or 0.
 func notificationSeq(e *socketio.Encoded) int64 {
-	p, err := socketio.Decode(e.Text())
-	if err != nil || len(p.Args) < 2 {
+	name, seq := heldEvent(e)
+	if name != EventNotificationNew {
 		return 0
 	}
-	var name string
-	if json.Unmarshal(p.Args[0], &name) != nil || name != EventNotificationNew {
-		return 0
+	return seq
+}
+
+// heldEvent returns the event name of a packet held during a connection's
+// replay ("" if it is not an event), and its seq if it is notification:new.
+func heldEvent(e *socketio.Encoded) (name string, seq int64) {
+	p, err := socketio.Decode(e.Text())
+	if err != nil || len(p.Args) < 1 || json.Unmarshal(p.Args[0], &name) != nil {
+		return "", 0
+	}
+	if name != EventNotificationNew || len(p.Args) < 2 {
+		return name, 0
 	}
 	var v struct {
 		Notification struct {
@@ -256,7 +279,7 @@ func notificationSeq(e *socketio.Encoded) int64 {
 		} `json:"notification"`
 	}
 	json.Unmarshal(p.Args[1], &v)
-	return v.Notification.Seq
+	return name, v.Notification.Seq
 }
 
 func (g *Gateway) onDisconnect(s *socketio.Socket, reason string) {

@@ -92,6 +92,14 @@ func (g *Gateway) Counts() (users, sockets int) { return g.presence.counts() }
 // A notification that already existed (same idempotency key) is returned
 // but not announced again.
 func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotification) ([]herald.Notification, error) {
+	keys := make([]userKey, len(ns))
+	for i, n := range ns {
+		keys[i] = userKey{n.TenantID, n.UserID}
+	}
+	// From the seq assignment to the last emit, so that each user's
+	// sockets get notification:new in seq order and the latest count last.
+	unlock := g.order.lock(keys...)
+	defer unlock()
 	created, err := g.cfg.Store.Create(ctx, ns)
 	if err != nil {
 		return nil, err
@@ -118,7 +126,8 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 
 // pushUnreadCount sends the user's current unread count to their sockets.
 // Users without a socket on this node are skipped unless a cluster adapter
-// reaches other nodes.
+// reaches other nodes. The caller holds the user's g.order lock, so that
+// counts leave in the order they were read.
 func (g *Gateway) pushUnreadCount(ctx context.Context, k userKey) {
 	n, err := g.cfg.Store.UnreadCount(ctx, k.tenant, k.user)
 	if err != nil {
@@ -140,6 +149,8 @@ func (g *Gateway) MarkRead(id herald.Identity, notificationID string) error {
 		return err
 	}
 	k := userKey{id.TenantID, id.UserID}
+	unlock := g.order.lock(k)
+	defer unlock()
 	g.emit(userRoom(k.tenant, k.user), EventNotificationRead, notificationRead{notificationID, true, g.now()})
 	g.pushUnreadCount(ctx, k)
 	return nil
@@ -154,9 +165,12 @@ func (g *Gateway) MarkAllRead(id herald.Identity) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	room := userRoom(id.TenantID, id.UserID)
-	g.emit(room, EventNotificationAllRead, allRead{n, g.now()})
-	g.emit(room, EventUnreadCount, unreadCount{0, g.now()})
+	k := userKey{id.TenantID, id.UserID}
+	unlock := g.order.lock(k)
+	defer unlock()
+	g.emit(userRoom(k.tenant, k.user), EventNotificationAllRead, allRead{n, g.now()})
+	// Read, not 0: a notification created since the write is unread.
+	g.pushUnreadCount(ctx, k)
 	return n, nil
 }
 
@@ -186,6 +200,8 @@ func (g *Gateway) DeleteByID(ctx context.Context, notificationID string) error {
 }
 
 func (g *Gateway) announceDeleted(ctx context.Context, tenant, user, notificationID string) {
+	unlock := g.order.lock(userKey{tenant, user})
+	defer unlock()
 	g.emit(userRoom(tenant, user), EventNotificationDelete, notificationDeleted{notificationID, g.now()})
 	g.pushUnreadCount(ctx, userKey{tenant, user})
 }

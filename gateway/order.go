@@ -1,0 +1,54 @@
+package gateway
+
+import "sync"
+
+// userOrder orders, per user, each change of the user's feed with the events
+// that announce it. Without it, two requests for one user race between the
+// store and the room: notification:new goes out of seq order (a client that
+// saw seq 20 and reconnects with since=20 never gets 2..19), and the last
+// notification:unread_count a socket gets may be an older, smaller count.
+//
+// Holding the user's lock from the store write (which assigns the seq)
+// through the emits makes live events leave in seq order; reading the count
+// and emitting it under the lock makes the last count emitted one read after
+// every write. Users hash onto a fixed set of stripes: no per-user state, and
+// two users rarely wait for each other.
+type userOrder struct {
+	stripes [orderStripes]sync.Mutex
+}
+
+const orderStripes = 64
+
+func stripeOf(k userKey) int {
+	// FNV-1a over tenant, a separator and user, without allocating.
+	h := uint32(2166136261)
+	for i := 0; i < len(k.tenant); i++ {
+		h = (h ^ uint32(k.tenant[i])) * 16777619
+	}
+	h = (h ^ 0xff) * 16777619
+	for i := 0; i < len(k.user); i++ {
+		h = (h ^ uint32(k.user[i])) * 16777619
+	}
+	return int(h % orderStripes)
+}
+
+// lock locks the stripes of the given users, in ascending order so that two
+// batches never deadlock, and returns the function that unlocks them.
+func (o *userOrder) lock(keys ...userKey) (unlock func()) {
+	var held [orderStripes]bool
+	for _, k := range keys {
+		held[stripeOf(k)] = true
+	}
+	for i := range held {
+		if held[i] {
+			o.stripes[i].Lock()
+		}
+	}
+	return func() {
+		for i := len(held) - 1; i >= 0; i-- {
+			if held[i] {
+				o.stripes[i].Unlock()
+			}
+		}
+	}
+}
