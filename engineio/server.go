@@ -5,6 +5,7 @@
 package engineio
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -370,20 +371,48 @@ func (srv *Server) Count() int {
 	return n
 }
 
-// Close closes every session with ReasonServerShutdown, so that clients
-// reconnect (elsewhere), and stops the heartbeat timer. It is idempotent.
+// Shutdown ends every session gracefully with ReasonServerShutdown: what
+// is queued is flushed, websocket clients get a close frame and polling
+// clients a close packet on their next poll, so that they reconnect
+// (elsewhere). It waits for the sessions to end until ctx is done, then
+// closes what is left as Close does. New handshakes are still served
+// meanwhile; stop routing clients here first.
+func (srv *Server) Shutdown(ctx context.Context) {
+	for _, s := range srv.sessions() {
+		s.closeGracefully(ReasonServerShutdown)
+	}
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for srv.Count() > 0 {
+		select {
+		case <-ctx.Done():
+			srv.Close()
+			return
+		case <-t.C:
+		}
+	}
+	srv.Close()
+}
+
+func (srv *Server) sessions() []*Session {
+	var all []*Session
+	for i := range srv.shards {
+		sh := &srv.shards[i]
+		sh.mu.RLock()
+		for _, s := range sh.sessions {
+			all = append(all, s)
+		}
+		sh.mu.RUnlock()
+	}
+	return all
+}
+
+// Close closes every session at once with ReasonServerShutdown, so that
+// clients reconnect (elsewhere), and stops the heartbeat timer. It is
+// idempotent.
 func (srv *Server) Close() {
 	srv.closeOnce.Do(func() {
-		var all []*Session
-		for i := range srv.shards {
-			sh := &srv.shards[i]
-			sh.mu.RLock()
-			for _, s := range sh.sessions {
-				all = append(all, s)
-			}
-			sh.mu.RUnlock()
-		}
-		for _, s := range all {
+		for _, s := range srv.sessions() {
 			s.close(ReasonServerShutdown)
 		}
 		srv.wheel.close()

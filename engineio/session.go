@@ -1,7 +1,9 @@
 package engineio
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -177,6 +179,9 @@ func (s *Session) close(reason string) {
 	linger := reason == ReasonTransportClose && p != nil && !p.waiting
 	s.mu.Unlock()
 
+	if l := s.srv.opts.Logger; l.Enabled(context.Background(), slog.LevelDebug) {
+		l.Debug("engine.io session closed", "sid", s.id, "reason", reason, "remote", s.remote)
+	}
 	if linger {
 		time.AfterFunc(time.Second, func() { s.srv.forget(s, reason) })
 	} else {

@@ -233,9 +233,21 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 // first, and returns the last seq sent (c.since if none).
 func (g *Gateway) replay(s *socketio.Socket, c *conn) int64 {
 	last := c.since
-	for sent := 0; sent < g.cfg.ReplayLimit; {
+	for sent := 0; ; {
 		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.StoreTimeout)
-		batch, err := g.cfg.Store.Since(ctx, c.identity.TenantID, c.identity.UserID, last, min(herald.MaxReplayLimit, g.cfg.ReplayLimit-sent))
+		if sent >= g.cfg.ReplayLimit {
+			// More may be missed than one connection replays: tell the
+			// client where the replay stopped, so it can page the rest
+			// with notification:list.
+			more, err := g.cfg.Store.Since(ctx, c.identity.TenantID, c.identity.UserID, last, 1)
+			cancel()
+			if err == nil && len(more) > 0 {
+				g.sendNow(s, EventReplayTruncated, replayTruncated{last, g.now()})
+			}
+			return last
+		}
+		want := min(herald.MaxReplayLimit, g.cfg.ReplayLimit-sent)
+		batch, err := g.cfg.Store.Since(ctx, c.identity.TenantID, c.identity.UserID, last, want)
 		cancel()
 		if err != nil {
 			g.log.Error("replay", "err", err)
@@ -247,11 +259,10 @@ func (g *Gateway) replay(s *socketio.Socket, c *conn) int64 {
 			last = n.Seq
 		}
 		sent += len(batch)
-		if len(batch) == 0 {
-			break
+		if len(batch) < want {
+			return last
 		}
 	}
-	return last
 }
 
 // notificationSeq returns the seq of a notification:new packet, or 0.

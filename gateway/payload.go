@@ -20,6 +20,9 @@ const (
 	EventUserOnline          = "user:online"
 	EventUserOffline         = "user:offline"
 	EventAuthExpired         = "auth:expired"
+	// EventReplayTruncated tells a client that the replay stopped after
+	// Config.ReplayLimit notifications; the older missed ones are in the feed.
+	EventReplayTruncated = "notification:replay_truncated"
 
 	// Client → server events.
 	EventMarkRead    = "notification:mark_read"
@@ -101,6 +104,10 @@ type (
 		UserID    string `json:"userId"`
 		Email     string `json:"email"`
 		SocketID  string `json:"socketId"`
+		Timestamp string `json:"timestamp"`
+	}
+	replayTruncated struct {
+		LastSeq   int64  `json:"lastSeq"`
 		Timestamp string `json:"timestamp"`
 	}
 	errorEvent struct {

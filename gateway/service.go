@@ -118,7 +118,8 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 			continue
 		}
 		counted[k] = true
-		g.pushUnreadCount(ctx, k)
+		// The store read the count in the transaction that stored these.
+		g.emit(userRoom(k.tenant, k.user), EventUnreadCount, unreadCount{n.UnreadCount, g.now()})
 	}
 	g.obs.Emitted(time.Since(start))
 	return created, nil

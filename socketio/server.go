@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -88,8 +89,16 @@ func (srv *Server) namespace(name string) *Namespace {
 	return srv.nsps[name]
 }
 
-// Close disconnects every client with reason "server shutting down" and
-// closes the adapters.
+// Shutdown disconnects every client gracefully (see engineio.Server.Shutdown)
+// with reason "server shutting down", waiting until ctx is done, and closes
+// the adapters.
+func (srv *Server) Shutdown(ctx context.Context) {
+	srv.eio.Shutdown(ctx)
+	srv.Close()
+}
+
+// Close disconnects every client at once with reason "server shutting
+// down" and closes the adapters.
 func (srv *Server) Close() {
 	srv.eio.Close()
 	srv.pending.close()

@@ -41,6 +41,8 @@ type serveConfig struct {
 	RedisURL        string
 	Dev             bool
 	Presence        bool
+	PresenceGrace   time.Duration
+	ReplayLimit     int
 	PingInterval    time.Duration
 	PingTimeout     time.Duration
 	MaxPayload      int
@@ -62,6 +64,8 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", ""), "Redis URL for cluster mode (env REDIS_URL)")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: make up a JWT secret and API key if unset and print a ready token")
 	fs.BoolVar(&c.Presence, "presence", true, "send user:online / user:offline to the user's tenant")
+	fs.DurationVar(&c.PresenceGrace, "presence-grace", 3*time.Second, "how long a user whose last socket left still counts as online (absorbs page reloads)")
+	fs.IntVar(&c.ReplayLimit, "replay-limit", 1000, "most missed notifications replayed to a client that connects with auth.since")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 25*time.Second, "Engine.IO ping interval")
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", 20*time.Second, "Engine.IO ping timeout")
 	fs.IntVar(&c.MaxPayload, "max-payload", 1_000_000, "largest message a client may send, in bytes")
@@ -158,11 +162,11 @@ func runServe(ctx context.Context, args []string) error {
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	// Stop accepting, then tell every client to reconnect (elsewhere) by
-	// closing its transport, flushing what is queued; then wait for
-	// in-flight API requests, and close the store (deferred).
-	ln.Close()
-	srv.io.Close()
+	// Tell every client to reconnect (elsewhere) by closing its transport
+	// after flushing what is queued (polling clients need the listener for
+	// their last poll); then stop accepting, wait for in-flight API
+	// requests, and close the store (deferred).
+	srv.io.Shutdown(shutdownCtx)
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
@@ -237,7 +241,7 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 	if err != nil {
 		panic(err) // a fresh registry cannot hold duplicates
 	}
-	gw = gateway.New(io, gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, Observer: m, Logger: log})
+	gw = gateway.New(io, gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, PresenceGrace: cfg.PresenceGrace, ReplayLimit: cfg.ReplayLimit, Observer: m, Logger: log})
 	api := httpapi.New(httpapi.Config{Gateway: gw, Verifier: verifier, APIKey: cfg.APIKey, Logger: log})
 
 	mux := http.NewServeMux()
