@@ -128,3 +128,22 @@ func FuzzDecodePayload(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkDecodePayload(b *testing.B) {
+	payload := []byte("42[\"notification:mark_read\",{\"notificationId\":\"01a21de9-778d-7371-8003-7f662dbf61ef\"}]\x1e3\x1ebAQIDBA==")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		n := 0
+		if err := DecodePayload(payload, func(Packet) error { n++; return nil }); err != nil || n != 3 {
+			b.Fatal(err, n)
+		}
+	}
+}
+
+func BenchmarkNewTextMessage(b *testing.B) {
+	data := []byte(`2["notification:new",{"notification":{"id":"n1","title":"Order shipped","seq":42},"timestamp":"2026-11-27T16:23:38.000Z"}]`)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		NewTextMessage(data)
+	}
+}

@@ -1,7 +1,6 @@
 package socketio_test
 
 import (
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -9,9 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -20,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"herald/engineio"
+	"herald/internal/nodetest"
 	"herald/socketio"
 )
 
@@ -46,15 +43,6 @@ const (
 // Without node or without test/interop/node_modules (npm ci not run) the
 // test is skipped, except in CI (CI=true), which must never pass by skipping.
 func TestInteropSocketIOClient(t *testing.T) {
-	node := interopNode(t)
-	files, err := filepath.Glob(filepath.Join(interopDir, "*.test.mjs"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no node test files in %s (err %v)", interopDir, err)
-	}
-	for i, f := range files {
-		files[i] = filepath.Base(f)
-	}
-
 	srv, state := newInteropServer()
 	defer srv.Close()
 	mux := http.NewServeMux()
@@ -62,28 +50,14 @@ func TestInteropSocketIOClient(t *testing.T) {
 	ts := httptest.NewServer(mux)
 	defer ts.Close()
 
-	ctx, cancel := context.WithTimeout(context.Background(), interopRunTimeout)
-	defer cancel()
-	args := append([]string{"--test", "--test-reporter=spec", "--test-concurrency=4"}, files...)
-	cmd := exec.CommandContext(ctx, node, args...)
-	cmd.Dir = interopDir
-	cmd.Env = append(os.Environ(),
+	suite := nodetest.Suite{Dir: interopDir, Concurrency: 4, Timeout: interopRunTimeout}
+	t.Log(suite.Run(t,
 		"HERALD_URL="+ts.URL,
 		"HERALD_ALLOWED_ORIGIN="+interopAllowedOrigin,
 		"HERALD_MAX_PAYLOAD="+strconv.Itoa(interopMaxPayload),
 		"HERALD_TOKEN="+interopToken,
 		"HERALD_ACK_TIMEOUT_MS="+strconv.FormatInt(interopAckTimeout.Milliseconds(), 10),
-		"NO_COLOR=1",
-	)
-	// The test runner spawns a process per file; if the run is killed, do
-	// not wait forever for their copies of the output pipe.
-	cmd.WaitDelay = 5 * time.Second
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("node --test %v failed after %v: %v\n%s", files, time.Since(start).Round(time.Millisecond), err, out)
-	}
-	t.Logf("node --test passed in %v:\n%s", time.Since(start).Round(time.Millisecond), out)
+	))
 
 	if n := state.bigReceived.Load(); n != 0 {
 		t.Errorf("handler of an oversize event ran %d times, want 0", n)
@@ -100,24 +74,6 @@ func TestInteropSocketIOClient(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// interopNode returns the node binary, or skips (fails in CI) when node or
-// the installed client is missing.
-func interopNode(t *testing.T) string {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err == nil {
-		_, err = os.Stat(filepath.Join(interopDir, "node_modules", "socket.io-client", "package.json"))
-	}
-	if err != nil {
-		msg := "interop needs node and `npm ci` in test/interop: " + err.Error()
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return node
 }
 
 // interopState is what the server remembers for the node tests to query.

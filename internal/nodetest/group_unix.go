@@ -1,17 +1,17 @@
 //go:build unix
 
-package main
+package nodetest
 
 import (
 	"os/exec"
 	"syscall"
 )
 
-// e2eProcessGroup runs cmd in a process group of its own and makes its
+// processGroup runs cmd in a process group of its own and makes its
 // cancellation kill the whole group: node runs each test file in a child
 // process, and those spawn herald servers, none of which may outlive the
 // test.
-func e2eProcessGroup(cmd *exec.Cmd) (killGroup func()) {
+func processGroup(cmd *exec.Cmd) (killGroup func()) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	killGroup = func() {
 		if cmd.Process != nil {
