@@ -176,4 +176,20 @@ func writeFD(fd int, b []byte) (int, error) {
 	}
 }
 
+// writevFD writes as much of bufs as the socket takes without blocking.
+func writevFD(fd int, bufs [][]byte) (int, error) {
+	for {
+		n, err := unix.Writev(fd, bufs)
+		switch err {
+		case nil:
+			return n, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, nil
+		}
+		return 0, err
+	}
+}
+
 func closeFD(fd int) { unix.Close(fd) }

@@ -319,6 +319,48 @@ func (c *wsConn) write(frame []byte) error {
 	return err
 }
 
+// writeFrames sends the frames of several messages, in order, with one
+// writev(2) when the socket takes them at once.
+func (c *wsConn) writeFrames(ms []*Message) error {
+	c.mu.Lock()
+	if c.closed || c.closing {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	var err error
+	if len(c.queue) == 0 && c.fd >= 0 {
+		frames := make([][]byte, len(ms))
+		for i, m := range ms {
+			frames[i] = m.Frame()
+		}
+		var n int
+		n, err = writevFD(c.fd, frames)
+		for _, f := range frames {
+			if err != nil {
+				break
+			}
+			switch {
+			case n >= len(f):
+				n -= len(f)
+			default: // the socket took part of f: queue the rest
+				err = c.writeLocked(f[n:])
+				n = 0
+			}
+		}
+	} else {
+		for _, m := range ms {
+			if err = c.writeLocked(m.Frame()); err != nil {
+				break
+			}
+		}
+	}
+	c.mu.Unlock()
+	if err != nil {
+		c.close(reasonFor(err))
+	}
+	return err
+}
+
 func (c *wsConn) writeLocked(frame []byte) error {
 	if len(c.queue) == 0 {
 		n, err := c.writeNow(frame)

@@ -86,14 +86,14 @@ func TestPresenceGrace(t *testing.T) {
 	record := func(kind string) func(userKey) {
 		return func(k userKey) { mu.Lock(); events = append(events, kind+":"+k.user); mu.Unlock() }
 	}
-	p := newPresence(50*time.Millisecond, record("online"), record("offline"))
+	p := newPresence(200*time.Millisecond, record("online"), record("offline"))
 	k := userKey{"t", "u"}
 	p.add(k)
 	p.add(k) // second tab
 	p.remove(k)
 	p.remove(k) // last tab closed...
 	p.add(k)    // ...and reopened within the grace period
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(400 * time.Millisecond)
 	mu.Lock()
 	if len(events) != 1 || events[0] != "online:u" {
 		t.Fatalf("events = %v, want [online:u] (no flap)", events)
@@ -103,7 +103,7 @@ func TestPresenceGrace(t *testing.T) {
 		t.Fatalf("sockets = %d, want 1", n)
 	}
 	p.remove(k)
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(400 * time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(events) != 2 || events[1] != "offline:u" {

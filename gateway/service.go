@@ -105,21 +105,34 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 		return nil, err
 	}
 	start := time.Now()
-	counted := make(map[userKey]bool)
-	for _, n := range created {
+	last := make(map[userKey]int, len(created)) // each user's last new notification
+	for i, n := range created {
+		if !n.Existing {
+			last[userKey{n.TenantID, n.UserID}] = i
+		}
+	}
+	ts := g.now()
+	for i, n := range created {
 		if n.Existing {
 			continue
 		}
-		g.emit(userRoom(n.TenantID, n.UserID), EventNotificationNew, notificationNew{n, g.now()})
-	}
-	for _, n := range created {
 		k := userKey{n.TenantID, n.UserID}
-		if n.Existing || counted[k] {
+		e, err := encodeEvent(EventNotificationNew, notificationNew{n, ts})
+		if err != nil {
+			g.log.Error("encode", "event", EventNotificationNew, "err", err)
 			continue
 		}
-		counted[k] = true
-		// The store read the count in the transaction that stored these.
-		g.emit(userRoom(k.tenant, k.user), EventUnreadCount, unreadCount{n.UnreadCount, g.now()})
+		g.obs.EventOut(EventNotificationNew)
+		if last[k] == i {
+			// The count, read by the store in the transaction that stored
+			// these, rides with the user's last notification: one write
+			// per socket for both.
+			if c, err := encodeEvent(EventUnreadCount, unreadCount{n.UnreadCount, ts}); err == nil {
+				g.obs.EventOut(EventUnreadCount)
+				e = socketio.Concat(e, c)
+			}
+		}
+		g.nsp.To(userRoom(k.tenant, k.user)).Send(e)
 	}
 	g.obs.Emitted(time.Since(start))
 	return created, nil

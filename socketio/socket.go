@@ -315,6 +315,7 @@ func (s *Socket) Broadcast() *BroadcastOperator {
 // binary attachments) that every receiver gets.
 type Encoded struct {
 	messages []*engineio.Message
+	first    int // messages of the first packet: its text and attachments
 }
 
 // NewEncoded wraps an encoded packet's text and attachments, e.g. received
@@ -325,7 +326,18 @@ func NewEncoded(text []byte, attachments [][]byte) *Encoded {
 	for _, a := range attachments {
 		ms = append(ms, engineio.NewBinaryMessage(a))
 	}
-	return &Encoded{messages: ms}
+	return &Encoded{messages: ms, first: len(ms)}
+}
+
+// Concat joins encoded packets into one unit that each receiver gets in
+// order, with a single write where the transport allows. Only the first
+// packet's Text and Attachments are reported by the result.
+func Concat(es ...*Encoded) *Encoded {
+	var ms []*engineio.Message
+	for _, e := range es {
+		ms = append(ms, e.messages...)
+	}
+	return &Encoded{messages: ms, first: es[0].first}
 }
 
 // Text returns the packet's text form; Attachments its binary attachments.
@@ -333,8 +345,8 @@ func (e *Encoded) Text() []byte { return e.messages[0].Packet()[1:] }
 
 // Attachments returns the binary attachments, in order.
 func (e *Encoded) Attachments() [][]byte {
-	out := make([][]byte, 0, len(e.messages)-1)
-	for _, m := range e.messages[1:] {
+	out := make([][]byte, 0, e.first-1)
+	for _, m := range e.messages[1:e.first] {
 		out = append(out, m.Packet())
 	}
 	return out
