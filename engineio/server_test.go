@@ -3,6 +3,7 @@ package engineio_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -208,6 +209,48 @@ func TestCloseEndsSessions(t *testing.T) {
 	for {
 		if _, err := wsutil.ReadServerText(c); err != nil {
 			return // the client sees the connection end
+		}
+	}
+}
+
+// Messages sent together leave in one writev; when the socket takes only
+// part of them, the rest is queued and follows in order, whole.
+func TestSendAllKeepsOrderUnderBackpressure(t *testing.T) {
+	_, ev, url := newServer(t, engineio.Options{WriteQueueLimit: 64 << 20})
+	c, sid := dial(t, url)
+	defer c.Close()
+	waitFor(t, "session", func() bool { ev.mu.Lock(); defer ev.mu.Unlock(); return len(ev.sessions) == 1 })
+	s := ev.sessions[0]
+	if s.ID() != sid {
+		t.Fatalf("session %s, dialed %s", s.ID(), sid)
+	}
+	const batches = 100
+	for i := 0; i < batches; i++ {
+		var ms []*engineio.Message
+		for j := 0; j < 3; j++ {
+			body := fmt.Sprintf("%04d-%d-", i, j) + strings.Repeat("x", 20<<10)
+			ms = append(ms, engineio.NewTextMessageString(body))
+		}
+		if err := s.SendAll(ms); err != nil { // the client is not reading yet
+			t.Fatalf("batch %d: %v", i, err)
+		}
+	}
+	for i := 0; i < batches; i++ {
+		for j := 0; j < 3; j++ {
+			var b []byte
+			for {
+				var err error
+				if b, err = wsutil.ReadServerText(c); err != nil {
+					t.Fatalf("read %d/%d: %v", i, j, err)
+				}
+				if b[0] == '4' {
+					break
+				}
+			}
+			want := fmt.Sprintf("4%04d-%d-", i, j)
+			if !bytes.HasPrefix(b, []byte(want)) || len(b) != len(want)+20<<10 {
+				t.Fatalf("message %d/%d: got %q... (%d bytes), want %q...", i, j, b[:min(len(b), 10)], len(b), want)
+			}
 		}
 	}
 }
