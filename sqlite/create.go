@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,7 +17,8 @@ import (
 // Group commit. A commit costs far more than an insert (several WAL page
 // writes, each a system call), so concurrent Create calls are queued for one
 // writer goroutine that runs everything waiting in one transaction. A lone
-// call is committed at once: nothing ever waits for company. Each call stays
+// call is committed at once: nothing ever waits for company (the writer only
+// yields the processor once, to callers that are ready to run). Each call stays
 // all-or-nothing: if a group fails, its calls are retried one by one.
 const (
 	maxGroupRequests      = 256                   // Create calls in one transaction
@@ -67,7 +69,8 @@ func (db *DB) Create(ctx context.Context, ns []herald.NewNotification) ([]herald
 	}
 }
 
-// runWriter serves Create calls until Close. It is the only goroutine of a DB.
+// runWriter serves Create calls until Close. It and runCheckpointer are the
+// goroutines of a DB.
 func (db *DB) runWriter() {
 	defer close(db.writerDone)
 	group := make([]*createRequest, 0, maxGroupRequests)
@@ -80,6 +83,13 @@ func (db *DB) runWriter() {
 		}
 		group = append(group[:0], first)
 		size := len(first.ns)
+		// Let the goroutines that are ready to run go first, so that those
+		// about to call Create reach the queue before this transaction
+		// starts. On one core this is what makes groups: the first caller's
+		// send hands the processor straight to this goroutine, ahead of the
+		// other requests that arrived with it. Nothing waits for callers
+		// that are not ready: if none is, Gosched returns at once.
+		runtime.Gosched()
 	fill:
 		for len(group) < maxGroupRequests {
 			select {
@@ -178,7 +188,8 @@ func (db *DB) insert(ctx context.Context, now time.Time, ns []herald.NewNotifica
 		}
 
 		var seq int64
-		if err := db.stmts.nextSeq.QueryRowContext(ctx, n.TenantID, n.UserID).Scan(&seq); err != nil {
+		var unread, expired int
+		if err := db.stmts.nextSeq.QueryRowContext(ctx, n.TenantID, n.UserID, now.UnixMilli()).Scan(&seq, &unread, &expired); err != nil {
 			return nil, err
 		}
 		id, err := uuid.NewV7()
@@ -207,7 +218,13 @@ func (db *DB) insert(ctx context.Context, now time.Time, ns []herald.NewNotifica
 			t := time.UnixMilli(n.ExpiresAt.UnixMilli()).UTC()
 			created.ExpiresAt = &t
 			expiresAt = t.UnixMilli()
+			if !t.After(now) {
+				expired++ // expired on arrival: counted as unread, not as visible
+			}
 		}
+		// The user's unread count once this one is stored: the trigger adds
+		// it to feeds.unread.
+		created.UnreadCount = unread + 1 - expired
 		if _, err := db.stmts.insert.ExecContext(ctx,
 			created.ID, n.TenantID, n.UserID, seq, n.Type, n.Title, n.Message,
 			data, now.UnixMilli(), expiresAt, nullString(n.GroupKey), nullString(n.IdempotencyKey),
@@ -216,26 +233,28 @@ func (db *DB) insert(ctx context.Context, now time.Time, ns []herald.NewNotifica
 		}
 		out[i] = created
 	}
-	return out, db.setUnreadCounts(ctx, now, out)
+	setUnreadCounts(out)
+	return out, nil
 }
 
-// setUnreadCounts sets UnreadCount on the new notifications of out: one
-// count per user, read in the transaction after all of them were stored.
-func (db *DB) setUnreadCounts(ctx context.Context, now time.Time, out []herald.Notification) error {
-	for i := range out {
+// setUnreadCounts gives every new notification of out its user's unread
+// count after the whole call, which insert has set on the user's last one.
+func setUnreadCounts(out []herald.Notification) {
+	if len(out) < 2 {
+		return
+	}
+	type user struct{ tenant, id string }
+	last := make(map[user]int)
+	for i := len(out) - 1; i >= 0; i-- {
 		n := &out[i]
-		if n.Existing || n.UnreadCount > 0 {
+		if n.Existing {
 			continue
 		}
-		var count int
-		if err := db.stmts.unreadInTx.QueryRowContext(ctx, n.TenantID, n.UserID, now.UnixMilli()).Scan(&count); err != nil {
-			return err
-		}
-		for j := i; j < len(out); j++ {
-			if m := &out[j]; !m.Existing && m.UserID == n.UserID && m.TenantID == n.TenantID {
-				m.UnreadCount = count
-			}
+		u := user{n.TenantID, n.UserID}
+		if count, ok := last[u]; ok {
+			n.UnreadCount = count
+		} else {
+			last[u] = n.UnreadCount
 		}
 	}
-	return nil
 }

@@ -38,8 +38,6 @@ type statements struct {
 	listUnread  *sql.Stmt
 	since       *sql.Stmt
 	unreadCount *sql.Stmt
-	// unreadInTx is unreadCount on the write connection, for Create.
-	unreadInTx *sql.Stmt
 }
 
 // unreadCountQuery counts a user's unread, unexpired notifications: the
@@ -60,9 +58,14 @@ func (s *statements) prepare(ctx context.Context, write *sql.Conn, read *sql.DB)
 		stmt  **sql.Stmt
 		query string
 	}{
-		{write, &s.nextSeq, `INSERT INTO feeds (tenant_id, user_id, last_seq) VALUES (?, ?, 1)
+		// The seq, and what Create needs for the user's unread count: the
+		// counter before the insert that follows, and the unread
+		// notifications that expired (unreadCountQuery, without a statement
+		// of its own).
+		{write, &s.nextSeq, `INSERT INTO feeds (tenant_id, user_id, last_seq) VALUES (?1, ?2, 1)
 			ON CONFLICT (tenant_id, user_id) DO UPDATE SET last_seq = last_seq + 1
-			RETURNING last_seq`},
+			RETURNING last_seq, unread, (SELECT count(*) FROM notifications
+				WHERE tenant_id = ?1 AND user_id = ?2 AND read_at IS NULL AND expires_at <= ?3)`},
 		{write, &s.insert, `INSERT INTO notifications
 			(id, tenant_id, user_id, seq, type, title, message, data, created_at, expires_at, group_key, idempotency_key)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
@@ -96,7 +99,6 @@ func (s *statements) prepare(ctx context.Context, write *sql.Conn, read *sql.DB)
 		// O(1) in the number of unread notifications: the counter kept by
 		// triggers, less the unread ones that have expired but are not purged.
 		{read, &s.unreadCount, unreadCountQuery},
-		{write, &s.unreadInTx, unreadCountQuery},
 	}
 	for _, q := range queries {
 		stmt, err := q.db.PrepareContext(ctx, q.query)
@@ -112,7 +114,7 @@ func (s *statements) prepare(ctx context.Context, write *sql.Conn, read *sql.DB)
 func (s *statements) close() {
 	for _, stmt := range []*sql.Stmt{
 		s.nextSeq, s.insert, s.byKey, s.markRead, s.markAllRead, s.delete, s.deleteAll, s.deleteByID,
-		s.purge, s.get, s.list, s.listUnread, s.since, s.unreadCount, s.unreadInTx,
+		s.purge, s.get, s.list, s.listUnread, s.since, s.unreadCount,
 	} {
 		if stmt != nil {
 			stmt.Close()
@@ -177,6 +179,7 @@ func (db *DB) UnreadCount(ctx context.Context, tenantID, userID string) (int, er
 func (db *DB) MarkRead(ctx context.Context, tenantID, userID, id string) (herald.Notification, error) {
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
+	defer db.committed() // a write outside inWriteTx: the WAL may have grown
 	now := db.now().UnixMilli()
 	n, err := scanNotification(db.stmts.markRead.QueryRowContext(ctx, now, id, tenantID, userID, now))
 	return n, notFound(err, "mark read")
@@ -186,6 +189,7 @@ func (db *DB) MarkRead(ctx context.Context, tenantID, userID, id string) (herald
 func (db *DB) MarkAllRead(ctx context.Context, tenantID, userID string) (int, error) {
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
+	defer db.committed() // a write outside inWriteTx: the WAL may have grown
 	now := db.now().UnixMilli()
 	n, err := rowsAffected(db.stmts.markAllRead.ExecContext(ctx, now, tenantID, userID, now))
 	if err != nil {
@@ -198,6 +202,7 @@ func (db *DB) MarkAllRead(ctx context.Context, tenantID, userID string) (int, er
 func (db *DB) Delete(ctx context.Context, tenantID, userID, id string) error {
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
+	defer db.committed() // a write outside inWriteTx: the WAL may have grown
 	n, err := rowsAffected(db.stmts.delete.ExecContext(ctx, id, tenantID, userID, db.now().UnixMilli()))
 	if err != nil {
 		return fmt.Errorf("sqlite: delete: %w", err)
@@ -212,6 +217,7 @@ func (db *DB) Delete(ctx context.Context, tenantID, userID, id string) error {
 func (db *DB) DeleteAll(ctx context.Context, tenantID, userID string) (int, error) {
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
+	defer db.committed() // a write outside inWriteTx: the WAL may have grown
 	n, err := rowsAffected(db.stmts.deleteAll.ExecContext(ctx, tenantID, userID, db.now().UnixMilli()))
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: delete all: %w", err)
@@ -223,6 +229,7 @@ func (db *DB) DeleteAll(ctx context.Context, tenantID, userID string) (int, erro
 func (db *DB) DeleteByID(ctx context.Context, id string) (herald.Notification, error) {
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
+	defer db.committed() // a write outside inWriteTx: the WAL may have grown
 	n, err := scanNotification(db.stmts.deleteByID.QueryRowContext(ctx, id, db.now().UnixMilli()))
 	return n, notFound(err, "delete by id")
 }
@@ -238,6 +245,7 @@ func (db *DB) PurgeExpired(ctx context.Context, now time.Time) (int, error) {
 		db.writeMu.Lock()
 		n, err := rowsAffected(db.stmts.purge.ExecContext(ctx, now.UnixMilli(), purgeChunk))
 		db.writeMu.Unlock()
+		db.committed()
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("sqlite: purge expired: %w", err)

@@ -6,7 +6,9 @@
 // than retried on SQLITE_BUSY; concurrent Create calls are committed together
 // in one transaction (group commit, see create.go), which is what lets the
 // store take well over 10,000 notifications per second. Reads use a pool of
-// query_only connections that run concurrently with the writer. The schema is
+// query_only connections that run concurrently with the writer. The WAL is
+// checkpointed by a goroutine on a connection of its own rather than inside
+// the writer's commits (see checkpoint.go). The schema is
 // created and upgraded on Open by the embedded migrations, tracked in
 // PRAGMA user_version.
 package sqlite
@@ -21,6 +23,7 @@ import (
 	"net/url"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -55,6 +58,14 @@ type DB struct {
 
 	stmts statements
 
+	// The WAL is checkpointed by a goroutine of its own on its own
+	// connection (see checkpoint.go), not inside the writer's commits.
+	ckptPool       *sql.DB
+	ckpt           *sql.Conn
+	ckptKick       chan struct{} // a nudge from the writer: the WAL has grown
+	ckptDone       chan struct{} // closed when the checkpoint goroutine has returned
+	uncheckpointed atomic.Int64  // commits since the last checkpoint round
+
 	creates    chan *createRequest // to the writer goroutine; see create.go
 	closing    chan struct{}       // closed by Close
 	writerDone chan struct{}       // closed when the writer goroutine has returned
@@ -80,6 +91,8 @@ func Open(path string) (*DB, error) {
 		creates:    make(chan *createRequest),
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
+		ckptKick:   make(chan struct{}, 1),
+		ckptDone:   make(chan struct{}),
 	}
 
 	// A file: URI so that any character may appear in path. The pragmas run
@@ -91,7 +104,12 @@ func Open(path string) (*DB, error) {
 	// synchronous=NORMAL is durable across process crashes in WAL mode and
 	// only risks the last commits on power loss, for far cheaper commits.
 	var err error
-	db.writePool, err = sql.Open("sqlite", base+"&_journal_mode=WAL&_synchronous=NORMAL")
+	// The writer never checkpoints (wal_autocheckpoint=0): checkpoint.go
+	// does, from another connection, so that its page copies and fsync stay
+	// out of commit latency.
+	db.writePool, err = sql.Open("sqlite", base+"&_journal_mode=WAL&_synchronous=NORMAL"+
+		"&_pragma="+url.QueryEscape("wal_autocheckpoint(0)")+
+		"&_pragma="+url.QueryEscape(fmt.Sprintf("journal_size_limit(%d)", walSizeLimit)))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -118,7 +136,16 @@ func Open(path string) (*DB, error) {
 		db.read.SetConnMaxIdleTime(0)
 		err = db.stmts.prepare(ctx, db.write, db.read)
 	}
+	if err == nil {
+		err = db.openCheckpointer(ctx, base)
+	}
 	if err != nil {
+		if db.ckpt != nil {
+			db.ckpt.Close()
+		}
+		if db.ckptPool != nil {
+			db.ckptPool.Close()
+		}
 		if db.read != nil {
 			db.read.Close()
 		}
@@ -127,6 +154,7 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	go db.runWriter()
+	go db.runCheckpointer()
 	return db, nil
 }
 
@@ -139,12 +167,13 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.closing)
 		<-db.writerDone
+		<-db.ckptDone
 		db.writeMu.Lock()
 		defer db.writeMu.Unlock()
 		db.stmts.close()
 		// Lets SQLite refresh its query planner statistics if they are stale.
 		_, optErr := db.write.ExecContext(context.Background(), "PRAGMA optimize")
-		db.closeErr = errors.Join(db.read.Close(), db.write.Close(), db.writePool.Close())
+		db.closeErr = errors.Join(db.ckpt.Close(), db.ckptPool.Close(), db.read.Close(), db.write.Close(), db.writePool.Close())
 		if db.closeErr == nil && optErr != nil {
 			db.closeErr = fmt.Errorf("sqlite: close: %w", optErr)
 		}
@@ -216,6 +245,7 @@ func (db *DB) inWriteTx(ctx context.Context, fn func() error) error {
 		_, _ = db.write.ExecContext(context.Background(), "ROLLBACK")
 		return err
 	}
+	db.committed()
 	return nil
 }
 
