@@ -129,7 +129,7 @@ func (s *Session) SendAll(ms []*Message) error {
 }
 
 // Close ends the session after the packets already queued are flushed to
-// the client. OnClose is called with reason ReasonForcedClose... unless the
+// the client. OnClose is called with ReasonForcedClose, unless the
 // session ended for another reason first.
 func (s *Session) Close() {
 	s.closeGracefully(ReasonForcedClose)

@@ -173,7 +173,7 @@ func (c *client) dispatch(p *Packet, atts [][]byte) {
 		c.connect(p)
 	case PacketDisconnect:
 		if s := c.socket(p.Namespace); s != nil {
-			s.onClose("client namespace disconnect", false)
+			s.onClose("client namespace disconnect")
 		}
 	case PacketEvent, PacketBinaryEvent:
 		if s := c.socket(p.Namespace); s != nil {
@@ -244,6 +244,6 @@ func (c *client) OnClose(s *engineio.Session, reason string) {
 	sockets := append([]*Socket(nil), c.sockets...)
 	c.mu.Unlock()
 	for _, s := range sockets {
-		s.onClose(reason, false)
+		s.onClose(reason)
 	}
 }

@@ -223,17 +223,17 @@ func (s *Socket) Disconnect(close bool) {
 		c.mu.Unlock()
 		for _, x := range sockets {
 			x.client.sendPacket(Packet{Type: PacketDisconnect, Namespace: x.nsp.name})
-			x.onClose("server namespace disconnect", false)
+			x.onClose("server namespace disconnect")
 		}
 		c.sess.Close()
 		return
 	}
 	s.client.sendPacket(Packet{Type: PacketDisconnect, Namespace: s.nsp.name})
-	s.onClose("server namespace disconnect", false)
+	s.onClose("server namespace disconnect")
 }
 
 // onClose removes the socket everywhere and runs the disconnect handlers once.
-func (s *Socket) onClose(reason string, _ bool) {
+func (s *Socket) onClose(reason string) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
