@@ -61,7 +61,7 @@ func (g *Gateway) emitRaw(rooms []string, event string, data json.RawMessage) er
 	if err != nil {
 		return err
 	}
-	e, err := encodeEventRaw(event, payload)
+	e, err := encodeEvent(event, payload)
 	if err != nil {
 		return err
 	}
@@ -232,8 +232,4 @@ func (g *Gateway) UnreadCount(id herald.Identity) (int, error) {
 	ctx, cancel := g.storeContext()
 	defer cancel()
 	return g.cfg.Store.UnreadCount(ctx, id.TenantID, id.UserID)
-}
-
-func encodeEventRaw(event string, payload json.RawMessage) (*socketio.Encoded, error) {
-	return encodeEvent(event, payload)
 }
