@@ -147,46 +147,32 @@ func (c *wsConn) readFD(b []byte) (int, error) {
 	if c.closed {
 		return 0, ErrClosed
 	}
-	for {
-		n, err := unix.Read(c.fd, b)
-		switch err {
-		case nil:
-			return n, nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return 0, errWouldBlock
-		}
-		return 0, err
-	}
+	return nonblocking(func() (int, error) { return unix.Read(c.fd, b) })
 }
 
+// writeFD writes as much of b as the socket takes without blocking.
 func writeFD(fd int, b []byte) (int, error) {
-	for {
-		n, err := unix.Write(fd, b)
-		switch err {
-		case nil:
-			return n, nil
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return 0, errWouldBlock
-		}
-		return 0, err
-	}
+	return nonblocking(func() (int, error) { return unix.Write(fd, b) })
 }
 
 // writevFD writes as much of bufs as the socket takes without blocking.
 func writevFD(fd int, bufs [][]byte) (int, error) {
+	return nonblocking(func() (int, error) { return unix.Writev(fd, bufs) })
+}
+
+// nonblocking runs a read or write on a non-blocking descriptor, retrying
+// when a signal interrupts it; a socket with nothing to read or no room to
+// write gives errWouldBlock.
+func nonblocking(call func() (int, error)) (int, error) {
 	for {
-		n, err := unix.Writev(fd, bufs)
+		n, err := call()
 		switch err {
 		case nil:
 			return n, nil
 		case unix.EINTR:
 			continue
 		case unix.EAGAIN:
-			return 0, nil
+			return 0, errWouldBlock
 		}
 		return 0, err
 	}

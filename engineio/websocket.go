@@ -334,7 +334,9 @@ func (c *wsConn) writeFrames(ms []*Message) error {
 			frames[i] = m.Frame()
 		}
 		var n int
-		n, err = writevFD(c.fd, frames)
+		if n, err = writevFD(c.fd, frames); err == errWouldBlock {
+			n, err = 0, nil
+		}
 		for _, f := range frames {
 			if err != nil {
 				break

@@ -340,10 +340,15 @@ func (g *Gateway) emit(room, event string, v any) {
 	g.nsp.To(room).Send(e)
 }
 
+// encodeEvent encodes an event with one payload; a json.RawMessage payload
+// (already checked by the caller) is used as it is.
 func encodeEvent(event string, v any) (*socketio.Encoded, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
+	raw, ok := v.(json.RawMessage)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(v); err != nil {
+			return nil, err
+		}
 	}
-	return socketio.EncodeEvent("/", event, []any{json.RawMessage(b)})
+	return socketio.EncodeEvent("/", event, []any{raw})
 }
