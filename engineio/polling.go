@@ -31,7 +31,7 @@ func newPolling(s *Session) *polling {
 func (p *polling) enqueue(m *Message) error {
 	p.enqueueLocked(m)
 	if p.queuedBytes > p.s.srv.opts.WriteQueueLimit {
-		return errSlowConsumer
+		return ErrSlowConsumer
 	}
 	return nil
 }
@@ -111,6 +111,7 @@ wait:
 	msgs := p.queue
 	p.queue, p.queuedBytes = nil, 0
 	p.waiting = false
+	s.notifyDrainLocked()
 	if p.closed && s.state != stateClosed && len(msgs) == 0 { // moved to websocket
 		s.mu.Unlock()
 		writeError(w, errBadRequest)
@@ -221,15 +222,20 @@ func (s *Session) onProbePacket(c *wsConn, p Packet) {
 			c.close(ReasonTransportError)
 			return
 		}
+		// The polling queue goes first, in order, under the session's lock
+		// so that no Send overtakes it. Writing never closes anything on
+		// this goroutine: a failure hands c to a close goroutine, which
+		// waits for the lock.
 		c.probing.Store(false)
-		for _, m := range s.poll.queue {
-			c.write(m.Frame())
+		if q := s.poll.queue; len(q) > 0 {
+			c.writeFrames(q)
 		}
 		old := s.poll
 		s.poll.queue, s.poll.queuedBytes = nil, 0
 		s.poll = nil
 		s.probe = nil
 		s.ws.Store(c)
+		s.notifyDrainLocked()
 		s.mu.Unlock()
 		old.shutdown()
 	default:

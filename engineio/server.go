@@ -45,8 +45,8 @@ type Options struct {
 	CORS CORS
 	// AllowRequest, if set, may refuse a handshake; the client gets 403.
 	AllowRequest func(r *http.Request) error
-	// OnSession is called for each new session, after its open packet is
-	// queued; it returns the Handler for the session's packets. Required.
+	// OnSession is called for each new session before anything is sent to
+	// the client; it returns the Handler for the session's packets. Required.
 	OnSession func(s *Session, r *http.Request) Handler
 	// Logger receives connection-level errors. Nil means slog.Default().
 	Logger *slog.Logger
@@ -216,8 +216,8 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 			return
 		}
 		s.ws.Store(c)
-		c.write(open.Frame())
 		srv.register(s, r)
+		c.write(open.Frame()) // a failure closes the registered session
 		c.start(initial)
 		return
 	}
@@ -235,19 +235,23 @@ func (srv *Server) ServeConn(nc net.Conn, r *http.Request) *Session {
 	s := &Session{id: newID(), srv: srv, query: r.URL.RawQuery, remote: r.RemoteAddr, hbSlot: -1}
 	c := srv.newWSConn(s, nc)
 	s.ws.Store(c)
-	c.write(srv.openPacket(s.id, "websocket").Frame())
 	srv.register(s, r)
+	c.write(srv.openPacket(s.id, "websocket").Frame()) // a failure closes the registered session
 	c.start(nil)
 	return s
 }
 
+// register completes s, whose transport is set, with its handler, then
+// publishes it: counted, addressable by sid, armed for heartbeats. Only a
+// registered session is ever closed, so every close has its open and its
+// handler. Nothing is written to the client before.
 func (srv *Server) register(s *Session, r *http.Request) {
+	s.handler = srv.opts.OnSession(s, r)
+	srv.opened.Add(1)
 	sh := srv.shard(s.id)
 	sh.mu.Lock()
 	sh.sessions[s.id] = s
 	sh.mu.Unlock()
-	srv.opened.Add(1)
-	s.handler = srv.opts.OnSession(s, r)
 	srv.wheel.schedule(s, srv.opts.PingInterval, false)
 }
 
@@ -285,14 +289,18 @@ func (srv *Server) accept(w http.ResponseWriter, r *http.Request, s *Session) (*
 	return srv.newWSConn(s, nc), initial, true
 }
 
-// newWSConn wraps nc, detached onto the poller unless reads block.
+// newWSConn wraps nc, detached onto the poller unless reads block; a
+// connection left in blocking mode gets a writer goroutine of its own.
 func (srv *Server) newWSConn(s *Session, nc net.Conn) *wsConn {
 	c := &wsConn{sess: s, fd: -1, nc: nc}
 	if !srv.opts.BlockingReads {
 		if fd := detach(nc); fd >= 0 {
 			c.fd, c.nc = fd, nil
+			return c
 		}
 	}
+	c.wake = sync.NewCond(&c.mu)
+	go c.writeLoop()
 	return c
 }
 

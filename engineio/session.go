@@ -59,8 +59,9 @@ type Session struct {
 	probe  *wsConn  // websocket being probed for an upgrade
 	reason string
 
-	delivering    bool   // handler.OnMessage is running
-	deferredClose string // close reason to report once OnMessage returns
+	delivering    bool          // handler.OnMessage is running
+	deferredClose string        // close reason to report once OnMessage returns
+	drain         chan struct{} // see notifyDrainLocked; nil unless waited on
 
 	deliver sync.Mutex // serializes handler.OnMessage across transports
 
@@ -91,9 +92,12 @@ func (s *Session) Transport() string {
 	return "polling"
 }
 
-// Send queues m for the client. It never blocks on the network: a websocket
-// write that cannot complete at once is queued, and a client whose queue
-// exceeds the server's WriteQueueLimit is disconnected as a slow consumer.
+// Send queues m for the client and returns at once: it writes what the
+// socket takes now and queues the rest, never blocking on the network and
+// never running close logic on the caller's goroutine. A client whose
+// queue passes the server's WriteQueueLimit gets ErrSlowConsumer and is
+// closed with ReasonSlowConsumer by a goroutine of its own; a session that
+// is closing or closed gives ErrClosed, a failed write its error.
 func (s *Session) Send(m *Message) error {
 	if c := s.ws.Load(); c != nil {
 		return c.write(m.Frame())
@@ -108,9 +112,16 @@ func (s *Session) Send(m *Message) error {
 		return ErrClosed
 	}
 	err := s.poll.enqueue(m)
+	if err != nil {
+		// The client stopped polling: drop its queue, answer its next
+		// GET with a close packet, and close it anyway if it never comes.
+		s.poll.queue, s.poll.queuedBytes = nil, 0
+		s.state, s.reason = stateClosing, ReasonSlowConsumer
+		s.notifyDrainLocked()
+	}
 	s.mu.Unlock()
 	if err != nil {
-		s.close(ReasonSlowConsumer)
+		go s.close(ReasonSlowConsumer)
 	}
 	return err
 }
@@ -133,6 +144,69 @@ func (s *Session) SendAll(ms []*Message) error {
 // session ended for another reason first.
 func (s *Session) Close() {
 	s.closeGracefully(ReasonForcedClose)
+}
+
+// Drop ends the session at once with reason, from a goroutine of its own,
+// without flushing what is queued; it returns at once. It is for owners of
+// a budget above this package (package socketio drops a paused socket
+// whose held packets overflow with ReasonSlowConsumer).
+func (s *Session) Drop(reason string) { go s.close(reason) }
+
+// Queued returns the bytes waiting to be written to the client.
+func (s *Session) Queued() int {
+	if c := s.ws.Load(); c != nil {
+		return c.queuedBytes()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.poll == nil {
+		return 0 // moved to websocket meanwhile
+	}
+	return s.poll.queuedBytes
+}
+
+// WaitWritable blocks until at most maxQueued bytes wait for the client,
+// so that a large backlog can be sent page by page as the client drains
+// it rather than overflow the write queue. It returns ErrClosed once the
+// session is closing or closed, or ctx's error.
+func (s *Session) WaitWritable(ctx context.Context, maxQueued int) error {
+	for {
+		if c := s.ws.Load(); c != nil {
+			return c.waitWritable(ctx, maxQueued)
+		}
+		s.mu.Lock()
+		if c := s.ws.Load(); c != nil {
+			s.mu.Unlock()
+			continue
+		}
+		if s.state != stateOpen {
+			s.mu.Unlock()
+			return ErrClosed
+		}
+		if s.poll.queuedBytes <= maxQueued {
+			s.mu.Unlock()
+			return nil
+		}
+		if s.drain == nil {
+			s.drain = make(chan struct{})
+		}
+		ch := s.drain
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// notifyDrainLocked wakes the WaitWritable callers of a polling session
+// after its queue shrank, the session moved to websocket or closed.
+func (s *Session) notifyDrainLocked() {
+	if s.drain != nil {
+		close(s.drain)
+		s.drain = nil
+	}
 }
 
 func (s *Session) closeGracefully(reason string) {
@@ -170,6 +244,7 @@ func (s *Session) close(reason string) {
 	}
 	s.reason = reason
 	s.state = stateClosed
+	s.notifyDrainLocked()
 	p, probe := s.poll, s.probe
 	s.probe = nil
 	deferred := s.delivering // OnClose follows the OnMessage in progress

@@ -1,12 +1,14 @@
 package engineio
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
@@ -17,8 +19,14 @@ var (
 	errShortHeader   = errors.New("websocket: incomplete frame header")
 	errProtocol      = errors.New("websocket: protocol error")
 	errMessageTooBig = errors.New("websocket: message too big")
-	errSlowConsumer  = errors.New("engineio: write queue limit exceeded")
+	errInvalidUTF8   = errors.New("websocket: text message is not valid UTF-8")
 )
+
+// ErrSlowConsumer is returned by Send when the client's write queue (and,
+// in package socketio, what is held for a paused socket) passed the
+// server's WriteQueueLimit; the session is then closed with
+// ReasonSlowConsumer.
+var ErrSlowConsumer = errors.New("engineio: write queue limit exceeded")
 
 // Read states of a wsConn: reads are done by a goroutine that exists only
 // while the connection has unread bytes.
@@ -51,10 +59,12 @@ type wsConn struct {
 
 	mu       sync.Mutex // guards the descriptor and the write state
 	closed   bool
-	closing  bool     // closes once the queue is flushed
+	closing  bool     // closes once the queue is flushed; writes refused
 	queue    [][]byte // frames (or their unwritten tails) waiting for the socket
-	queued   int      // bytes in queue
+	queued   int      // bytes in queue, and being written in blocking mode
 	closeWhy string
+	drain    chan struct{} // closed when the queue shrinks; nil unless waited on
+	wake     *sync.Cond    // wakes the writer in blocking mode; nil on the poller
 }
 
 // start begins reading. initial holds bytes that arrived with the handshake.
@@ -242,7 +252,9 @@ func (c *wsConn) onFrame(h ws.Header, payload []byte) error {
 		case ws.OpPing:
 			return c.write(ws.MustCompileFrame(ws.NewPongFrame(payload)))
 		case ws.OpClose:
-			c.writeAndClose(closeFrame, ReasonTransportClose)
+			if c.writeAndClose(closeFrame, ReasonTransportClose) {
+				c.close(ReasonTransportClose)
+			}
 		}
 		return nil
 	}
@@ -276,6 +288,9 @@ func (c *wsConn) onData(op ws.OpCode, data []byte) error {
 	if op == ws.OpBinary {
 		p = Packet{Type: PacketMessage, Binary: true, Data: data}
 	} else {
+		if !utf8.Valid(data) { // RFC 6455 §8.1
+			return errInvalidUTF8
+		}
 		var err error
 		if p, err = DecodeText(data); err != nil {
 			return err
@@ -296,15 +311,21 @@ func (c *wsConn) fail(err error) {
 	switch err {
 	case errMessageTooBig:
 		status = ws.StatusMessageTooBig
+	case errInvalidUTF8:
+		status = ws.StatusInvalidFramePayloadData
 	case errProtocol:
 	default:
 		reason = ReasonParseError
 	}
-	c.writeAndClose(ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(status, ""))), reason)
+	if c.writeAndClose(ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(status, ""))), reason) {
+		c.close(reason)
+	}
 }
 
 // write sends frame, or queues what the socket does not take at once. The
-// caller must not modify frame afterwards.
+// caller must not modify frame afterwards. It never closes anything on the
+// caller's goroutine: a failed write or an overflowing queue hands the
+// connection to a close goroutine and returns the reason.
 func (c *wsConn) write(frame []byte) error {
 	c.mu.Lock()
 	if c.closed || c.closing {
@@ -313,9 +334,6 @@ func (c *wsConn) write(frame []byte) error {
 	}
 	err := c.writeLocked(frame)
 	c.mu.Unlock()
-	if err != nil {
-		c.close(reasonFor(err))
-	}
 	return err
 }
 
@@ -337,6 +355,9 @@ func (c *wsConn) writeFrames(ms []*Message) error {
 		if n, err = writevFD(c.fd, frames); err == errWouldBlock {
 			n, err = 0, nil
 		}
+		if err != nil {
+			err = c.failLocked(err)
+		}
 		for _, f := range frames {
 			if err != nil {
 				break
@@ -357,17 +378,21 @@ func (c *wsConn) writeFrames(ms []*Message) error {
 		}
 	}
 	c.mu.Unlock()
-	if err != nil {
-		c.close(reasonFor(err))
-	}
 	return err
 }
 
+// writeLocked writes frame or queues it. In blocking mode it only queues:
+// the connection's writer goroutine does the writing. An error has already
+// handed the connection to failLocked.
 func (c *wsConn) writeLocked(frame []byte) error {
-	if len(c.queue) == 0 {
+	if c.wake != nil {
+		if len(c.queue) == 0 {
+			c.wake.Signal()
+		}
+	} else if len(c.queue) == 0 {
 		n, err := c.writeNow(frame)
 		if err != nil {
-			return err
+			return c.failLocked(err)
 		}
 		if n == len(frame) {
 			return nil
@@ -377,24 +402,29 @@ func (c *wsConn) writeLocked(frame []byte) error {
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
 	if c.queued > c.sess.srv.opts.WriteQueueLimit {
-		return errSlowConsumer
+		return c.failLocked(ErrSlowConsumer)
 	}
 	return nil
 }
 
-func reasonFor(err error) string {
-	if err == errSlowConsumer {
-		return ReasonSlowConsumer
+// failLocked drops what is queued, refuses further writes and closes the
+// connection from a goroutine of its own, so that no caller of Send runs
+// close logic under its locks. It returns the error to report: the
+// exported ErrSlowConsumer, or a write error.
+func (c *wsConn) failLocked(err error) error {
+	reason := ReasonTransportError
+	if err == ErrSlowConsumer {
+		reason = ReasonSlowConsumer
 	}
-	return ReasonTransportError
+	c.closing, c.closeWhy = true, reason
+	c.queue, c.queued = nil, 0
+	c.notifyDrainLocked()
+	go c.close(reason)
+	return err
 }
 
 // writeNow writes as much of b as the socket takes without blocking.
 func (c *wsConn) writeNow(b []byte) (int, error) {
-	if c.fd < 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(c.sess.srv.opts.PingTimeout))
-		return c.nc.Write(b)
-	}
 	written := 0
 	for written < len(b) {
 		n, err := writeFD(c.fd, b[written:])
@@ -431,6 +461,7 @@ func (c *wsConn) writable() {
 	if len(c.queue) == 0 {
 		c.queue = nil
 	}
+	c.notifyDrainLocked()
 	done := len(c.queue) == 0 && c.closing
 	why := c.closeWhy
 	c.mu.Unlock()
@@ -444,26 +475,118 @@ func (c *wsConn) writable() {
 	}
 }
 
-// closeAfterFlush sends a close frame after the queued frames, then closes.
-func (c *wsConn) closeAfterFlush(reason string) {
-	c.writeAndClose(closeFrame, reason)
+// writeLoop is the writer of a connection in blocking mode (TLS, pipes,
+// BlockingReads): it alone blocks in Write, so that a stuck client stalls
+// neither a broadcaster nor the heartbeat wheel. It ends with the connection.
+func (c *wsConn) writeLoop() {
+	var spare [][]byte
+	for {
+		c.mu.Lock()
+		for len(c.queue) == 0 && !c.closed && !c.closing {
+			c.wake.Wait()
+		}
+		if c.closed || len(c.queue) == 0 { // closed, or closing and flushed
+			why, closing := c.closeWhy, c.closing && !c.closed
+			c.mu.Unlock()
+			if closing {
+				c.close(why)
+			}
+			return
+		}
+		batch := c.queue
+		c.queue = spare[:0]
+		c.mu.Unlock()
+		n := 0
+		for _, b := range batch {
+			n += len(b)
+		}
+		c.nc.SetWriteDeadline(time.Now().Add(c.sess.srv.opts.PingTimeout))
+		bufs := net.Buffers(batch)
+		_, err := bufs.WriteTo(c.nc)
+		clear(batch)
+		spare = batch[:0]
+		if err != nil {
+			c.close(ReasonTransportError)
+			return
+		}
+		c.mu.Lock()
+		if !c.closed && c.queued >= n {
+			c.queued -= n
+		}
+		c.notifyDrainLocked()
+		c.mu.Unlock()
+	}
 }
 
-func (c *wsConn) writeAndClose(frame []byte, reason string) {
-	c.mu.Lock()
-	if c.closed || c.closing {
+// notifyDrainLocked wakes the WaitWritable callers after the queue shrank.
+func (c *wsConn) notifyDrainLocked() {
+	if c.drain != nil {
+		close(c.drain)
+		c.drain = nil
+	}
+}
+
+// waitWritable waits until at most max bytes are queued, the connection
+// closes (ErrClosed) or ctx is done.
+func (c *wsConn) waitWritable(ctx context.Context, max int) error {
+	for {
+		c.mu.Lock()
+		if c.closed || c.closing {
+			c.mu.Unlock()
+			return ErrClosed
+		}
+		if c.queued <= max {
+			c.mu.Unlock()
+			return nil
+		}
+		if c.drain == nil {
+			c.drain = make(chan struct{})
+		}
+		ch := c.drain
 		c.mu.Unlock()
-		return
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	err := c.writeLocked(frame)
-	flushed := len(c.queue) == 0
-	if !flushed && err == nil {
-		c.closing, c.closeWhy = true, reason
+}
+
+// queuedBytes returns the bytes waiting for the socket.
+func (c *wsConn) queuedBytes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.queued
+}
+
+// closeAfterFlush sends a close frame after the queued frames, then closes
+// from a goroutine of its own.
+func (c *wsConn) closeAfterFlush(reason string) {
+	if c.writeAndClose(closeFrame, reason) {
+		go c.close(reason)
 	}
-	c.mu.Unlock()
-	if err != nil || flushed {
-		c.close(reason)
+}
+
+// writeAndClose queues frame as the last one; the connection closes once it
+// is flushed. It reports whether the caller must close it now (the frame
+// went out at once); a failed write closes it anyway.
+func (c *wsConn) writeAndClose(frame []byte, reason string) (closeNow bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.closing {
+		return false
 	}
+	if err := c.writeLocked(frame); err != nil {
+		return false
+	}
+	if len(c.queue) == 0 {
+		return true
+	}
+	c.closing, c.closeWhy = true, reason
+	if c.wake != nil {
+		c.wake.Signal()
+	}
+	return false
 }
 
 func (c *wsConn) isClosed() bool {
@@ -482,6 +605,10 @@ func (c *wsConn) close(reason string) {
 	}
 	c.closed = true
 	c.queue, c.queued = nil, 0
+	c.notifyDrainLocked()
+	if c.wake != nil {
+		c.wake.Broadcast()
+	}
 	if c.fd >= 0 {
 		thePoller().remove(c)
 		closeFD(c.fd)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,14 +13,36 @@ import (
 
 // recorder is a Handler that keeps what it is given.
 type recorder struct {
+	mu     sync.Mutex
 	msgs   [][]byte
 	closed []string
 }
 
 func (r *recorder) OnMessage(_ *Session, data []byte, binary bool) {
+	r.mu.Lock()
 	r.msgs = append(r.msgs, append([]byte{boolByte(binary)}, data...))
+	r.mu.Unlock()
 }
-func (r *recorder) OnClose(_ *Session, reason string) { r.closed = append(r.closed, reason) }
+func (r *recorder) OnClose(_ *Session, reason string) {
+	r.mu.Lock()
+	r.closed = append(r.closed, reason)
+	r.mu.Unlock()
+}
+
+// waitClosed waits until the handler was told the session closed: in
+// blocking mode the writer goroutine closes after the close frame went out.
+func (r *recorder) waitClosed(t testing.TB) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.mu.Lock()
+		n := len(r.closed)
+		r.mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
 
 func boolByte(b bool) byte {
 	if b {
@@ -38,7 +61,7 @@ func (discardConn) SetWriteDeadline(time.Time) error { return nil }
 func newTestConn(t testing.TB, srv *Server) (*wsConn, *recorder) {
 	rec := &recorder{}
 	s := &Session{id: "test", srv: srv, handler: rec, hbSlot: -1}
-	c := &wsConn{sess: s, fd: -1, nc: discardConn{}}
+	c := srv.newWSConn(s, discardConn{})
 	s.ws.Store(c)
 	return c, rec
 }
@@ -96,6 +119,9 @@ func TestFeedRejects(t *testing.T) {
 			if c.feed(frame) {
 				t.Fatal("feed accepted the frame")
 			}
+			rec.waitClosed(t)
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
 			if len(rec.msgs) != 0 || len(rec.closed) != 1 {
 				t.Fatalf("messages %q, closes %q; want none and one", rec.msgs, rec.closed)
 			}
@@ -135,4 +161,52 @@ func FuzzWebsocketFrames(f *testing.F) {
 			}
 		}
 	})
+}
+
+// captureConn is a net.Conn that keeps what is written and never reads.
+type captureConn struct {
+	net.Conn
+	mu  sync.Mutex
+	out []byte
+}
+
+func (c *captureConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	c.out = append(c.out, b...)
+	c.mu.Unlock()
+	return len(b), nil
+}
+func (*captureConn) Close() error                     { return nil }
+func (*captureConn) SetWriteDeadline(time.Time) error { return nil }
+
+// Regression: text frames were not checked for valid UTF-8; RFC 6455 asks
+// to close with 1007, and the message must not reach the handler.
+func TestFeedRejectsInvalidUTF8(t *testing.T) {
+	srv := NewServer(Options{OnSession: func(*Session, *http.Request) Handler { return nil }})
+	defer srv.Close()
+	rec := &recorder{}
+	s := &Session{id: "test", srv: srv, handler: rec, hbSlot: -1}
+	nc := &captureConn{}
+	c := srv.newWSConn(s, nc)
+	s.ws.Store(c)
+	stream := append(clientFrame(ws.OpText, false, []byte("4ok\xc3")), clientFrame(ws.OpContinuation, true, []byte("\xa9"))...)
+	stream = append(stream, clientFrame(ws.OpText, true, []byte("4\xff"))...)
+	if !c.feed(stream[:len(stream)-7]) { // a UTF-8 sequence split across fragments is valid
+		t.Fatal("valid fragmented text refused")
+	}
+	if c.feed(stream[len(stream)-7:]) {
+		t.Fatal("invalid UTF-8 accepted")
+	}
+	rec.waitClosed(t)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.msgs) != 1 || string(rec.msgs[0][1:]) != "ok\xc3\xa9" {
+		t.Fatalf("messages %q, want the valid one only", rec.msgs)
+	}
+	nc.mu.Lock()
+	defer nc.mu.Unlock()
+	want := ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusInvalidFramePayloadData, "")))
+	if !bytes.HasSuffix(nc.out, want) {
+		t.Fatalf("wrote %q, want a close frame with status 1007 last", nc.out)
+	}
 }

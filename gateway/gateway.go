@@ -265,32 +265,21 @@ func (g *Gateway) replay(s *socketio.Socket, c *conn) int64 {
 	}
 }
 
-// notificationSeq returns the seq of a notification:new packet, or 0.
-func notificationSeq(e *socketio.Encoded) int64 {
-	name, seq := heldEvent(e)
-	if name != EventNotificationNew {
-		return 0
+// encodeNotificationNew encodes notification:new; the packet carries the
+// notification's seq for heldEvent.
+func encodeNotificationNew(n herald.Notification, ts string) (*socketio.Encoded, error) {
+	e, err := encodeEvent(EventNotificationNew, notificationNew{n, ts})
+	if err != nil {
+		return nil, err
 	}
-	return seq
+	return e.WithSeq(n.Seq), nil
 }
 
 // heldEvent returns the event name of a packet held during a connection's
-// replay ("" if it is not an event), and its seq if it is notification:new.
+// replay ("" if it is not an event), and its seq if it is notification:new;
+// the packet carries both, so nothing is decoded.
 func heldEvent(e *socketio.Encoded) (name string, seq int64) {
-	p, err := socketio.Decode(e.Text())
-	if err != nil || len(p.Args) < 1 || json.Unmarshal(p.Args[0], &name) != nil {
-		return "", 0
-	}
-	if name != EventNotificationNew || len(p.Args) < 2 {
-		return name, 0
-	}
-	var v struct {
-		Notification struct {
-			Seq int64 `json:"seq"`
-		} `json:"notification"`
-	}
-	json.Unmarshal(p.Args[1], &v)
-	return name, v.Notification.Seq
+	return e.Event(), e.Seq()
 }
 
 func (g *Gateway) onDisconnect(s *socketio.Socket, reason string) {

@@ -44,20 +44,20 @@ func TestTimestampIsJavaScriptISO(t *testing.T) {
 	}
 }
 
-func TestNotificationSeq(t *testing.T) {
-	e, err := encodeEvent(EventNotificationNew, notificationNew{herald.Notification{ID: "n", Seq: 42}, "ts"})
+func TestHeldEvent(t *testing.T) {
+	e, err := encodeNotificationNew(herald.Notification{ID: "n", Seq: 42}, "ts")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := notificationSeq(e); got != 42 {
-		t.Fatalf("notificationSeq = %d, want 42", got)
+	if name, seq := heldEvent(e); name != EventNotificationNew || seq != 42 {
+		t.Fatalf("heldEvent = %q, %d; want %q, 42", name, seq, EventNotificationNew)
 	}
 	other, _ := encodeEvent(EventUnreadCount, unreadCount{3, "ts"})
-	if got := notificationSeq(other); got != 0 {
-		t.Fatalf("notificationSeq(unread_count) = %d, want 0", got)
+	if name, seq := heldEvent(other); name != EventUnreadCount || seq != 0 {
+		t.Fatalf("heldEvent(unread_count) = %q, %d", name, seq)
 	}
-	if got := notificationSeq(socketio.NewEncoded([]byte("garbage"), nil)); got != 0 {
-		t.Fatalf("notificationSeq(garbage) = %d, want 0", got)
+	if name, seq := heldEvent(socketio.NewEncoded([]byte("garbage"), nil)); name != "" || seq != 0 {
+		t.Fatalf("heldEvent(garbage) = %q, %d", name, seq)
 	}
 }
 

@@ -117,7 +117,7 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 			continue
 		}
 		k := userKey{n.TenantID, n.UserID}
-		e, err := encodeEvent(EventNotificationNew, notificationNew{n, ts})
+		e, err := encodeNotificationNew(n, ts)
 		if err != nil {
 			g.log.Error("encode", "event", EventNotificationNew, "err", err)
 			continue

@@ -1,6 +1,7 @@
 package socketio_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -24,6 +25,8 @@ type memConn struct {
 	closed  chan struct{}
 	once    sync.Once
 	written *atomic.Int64
+	match   []byte       // writes equal to match are counted in matched
+	matched atomic.Int64 // (the writer writes one frame per Write)
 }
 
 func (c *memConn) Read(p []byte) (int, error) {
@@ -37,6 +40,9 @@ func (c *memConn) Read(p []byte) (int, error) {
 }
 func (c *memConn) Write(p []byte) (int, error) {
 	c.written.Add(int64(len(p)))
+	if c.match != nil && bytes.Equal(p, c.match) {
+		c.matched.Add(1)
+	}
 	return len(p), nil
 }
 func (c *memConn) Close() error                       { c.once.Do(func() { close(c.closed) }); return nil }
@@ -47,26 +53,19 @@ func clientText(s string) []byte {
 }
 
 // connectN connects n in-memory clients to the default namespace, each
-// joining room.
-func connectN(tb testing.TB, srv *socketio.Server, n int, room string) (written *atomic.Int64, closeAll func()) {
+// joining room; their writes equal to match are counted.
+func connectN(tb testing.TB, srv *socketio.Server, n int, room string, match []byte) (conns []*memConn, written *atomic.Int64, closeAll func()) {
 	written = new(atomic.Int64)
 	nsp := srv.Of("/")
 	nsp.OnConnection(func(s *socketio.Socket) { s.Join(room) })
-	var conns []*memConn
 	req := httptest.NewRequest("GET", "/socket.io/?EIO=4&transport=websocket", nil)
 	for i := 0; i < n; i++ {
-		c := &memConn{in: clientText("40"), closed: make(chan struct{}), written: written}
+		c := &memConn{in: clientText("40"), closed: make(chan struct{}), written: written, match: match}
 		conns = append(conns, c)
 		srv.Engine().ServeConn(c, req)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for nsp.Len() < n {
-		if time.Now().After(deadline) {
-			tb.Fatalf("%d of %d sockets connected", nsp.Len(), n)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return written, func() {
+	waitUntil(tb, fmt.Sprintf("%d sockets connected", n), func() bool { return nsp.Len() == n })
+	return conns, written, func() {
 		for _, c := range conns {
 			c.Close()
 		}
@@ -82,8 +81,11 @@ func BenchmarkRoomEmit(b *testing.B) {
 		b.Run(fmt.Sprintf("sockets=%d", n), func(b *testing.B) {
 			srv := socketio.NewServer(socketio.Options{})
 			defer srv.Close()
-			written, closeAll := connectN(b, srv, n, "room")
+			_, written, closeAll := connectN(b, srv, n, "room", nil)
 			defer closeAll()
+			e, _ := socketio.EncodeEvent("/", "notification:new", []any{payload})
+			frame := int64(len(e.Text()) + 1 + 4) // '4', 16-bit length header
+			waitUntil(b, "CONNECT answers written", func() bool { return written.Load() > 0 })
 			before := written.Load()
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -91,6 +93,9 @@ func BenchmarkRoomEmit(b *testing.B) {
 				srv.Of("/").To("room").Emit("notification:new", payload)
 			}
 			b.StopTimer()
+			// Connections in blocking mode are written by their own goroutine.
+			want := before + int64(b.N)*int64(n)*frame
+			waitUntil(b, "every frame written", func() bool { return written.Load() >= want })
 			b.ReportMetric(float64(written.Load()-before)/float64(b.N), "B/emit")
 		})
 	}
@@ -119,15 +124,42 @@ func BenchmarkDecode(b *testing.B) {
 func TestRoomEmitReachesEverySocketOnce(t *testing.T) {
 	srv := socketio.NewServer(socketio.Options{})
 	defer srv.Close()
-	written, closeAll := connectN(t, srv, 50, "room")
+	text := `42["hello","x"]`
+	frame := append([]byte{0x81, byte(len(text))}, text...)
+	conns, _, closeAll := connectN(t, srv, 50, "room", frame)
 	defer closeAll()
-	time.Sleep(20 * time.Millisecond) // let the CONNECT answers be written
-	before := written.Load()
 	if err := srv.Of("/").To("room").Emit("hello", "x"); err != nil {
 		t.Fatal(err)
 	}
-	frame := len(`42["hello","x"]`) + 2
-	if got := written.Load() - before; got != int64(50*frame) {
-		t.Fatalf("wrote %d bytes, want %d (50 frames of %d)", got, 50*frame, frame)
+	total := func() (n int64) {
+		for _, c := range conns {
+			n += c.matched.Load()
+		}
+		return n
+	}
+	waitUntil(t, "50 frames written", func() bool { return total() >= 50 })
+	// A second emit to one socket is a marker: once it is out, the writers
+	// had every chance to write a duplicate of the first.
+	srv.Of("/").To(srv.Of("/").To("room").Sockets()[0].ID()).Emit("hello", "x")
+	waitUntil(t, "the marker written", func() bool { return total() >= 51 })
+	for i, c := range conns {
+		if n := c.matched.Load(); n < 1 || n > 2 {
+			t.Fatalf("socket %d got the frame %d times", i, n)
+		}
+	}
+	if n := total(); n != 51 {
+		t.Fatalf("%d frames written, want 51", n)
+	}
+}
+
+// waitUntil polls cond until it holds, failing tb after 10s.
+func waitUntil(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

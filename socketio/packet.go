@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"unicode/utf8"
 )
 
 // PacketType is the type of a Socket.IO packet (protocol 5).
@@ -32,10 +33,12 @@ var (
 	ErrBadID          = errors.New("socketio: invalid ack id")
 	ErrBadPayload     = errors.New("socketio: invalid payload for packet type")
 	ErrTooManyAttach  = errors.New("socketio: too many attachments")
+	ErrInvalidUTF8    = errors.New("socketio: packet is not valid UTF-8")
 )
 
-// MaxAttachments bounds the binary attachments of one packet.
-const MaxAttachments = 64
+// MaxAttachments bounds the binary attachments of one packet; together
+// they also stay within one packet's byte budget (the engine's MaxPayload).
+const MaxAttachments = 10
 
 // Packet is a decoded Socket.IO packet header and its JSON payload.
 type Packet struct {
@@ -63,6 +66,11 @@ func Decode(b []byte) (Packet, error) {
 	var p Packet
 	if len(b) == 0 {
 		return p, ErrEmptyPacket
+	}
+	// Nothing of a packet that is not UTF-8 (its namespace, say) may be
+	// echoed back in a text frame.
+	if !utf8.Valid(b) {
+		return p, ErrInvalidUTF8
 	}
 	if b[0] < '0' || b[0] > '6' {
 		return p, ErrBadPacketType

@@ -75,12 +75,12 @@ func TestEncodeBinaryPlaceholders(t *testing.T) {
 
 	// Decoding the same messages gives the bytes back in place.
 	var d decoder
-	p, _, err := d.add(e.Text(), false)
+	p, _, err := d.add(e.Text(), false, testBudget, true)
 	if p != nil || err != nil {
 		t.Fatalf("packet before attachments: %v, %v", p, err)
 	}
-	d.add(atts[0], true)
-	p, got, err := d.add(atts[1], true)
+	d.add(atts[0], true, testBudget, true)
+	p, got, err := d.add(atts[1], true, testBudget, true)
 	if err != nil || p == nil {
 		t.Fatalf("packet after attachments: %v, %v", p, err)
 	}
@@ -93,12 +93,12 @@ func TestEncodeBinaryPlaceholders(t *testing.T) {
 
 func TestDecoderRejectsUnexpectedBinary(t *testing.T) {
 	var d decoder
-	if _, _, err := d.add([]byte{1}, true); err != ErrUnexpectedBinary {
+	if _, _, err := d.add([]byte{1}, true, testBudget, true); err != ErrUnexpectedBinary {
 		t.Fatalf("binary without packet: err = %v", err)
 	}
 	d = decoder{}
-	d.add([]byte(`51-["a",{"_placeholder":true,"num":0}]`), false)
-	if _, _, err := d.add([]byte(`2["b"]`), false); err != ErrUnexpectedBinary {
+	d.add([]byte(`51-["a",{"_placeholder":true,"num":0}]`), false, testBudget, true)
+	if _, _, err := d.add([]byte(`2["b"]`), false, testBudget, true); err != ErrUnexpectedBinary {
 		t.Fatalf("text while attachment due: err = %v", err)
 	}
 }
@@ -143,7 +143,7 @@ func FuzzDecoder(f *testing.F) {
 			if binary {
 				msg = msg[1:]
 			}
-			p, atts, err := d.add(msg, binary)
+			p, atts, err := d.add(msg, binary, 64, true)
 			if err != nil {
 				d = decoder{}
 				continue
@@ -154,6 +154,59 @@ func FuzzDecoder(f *testing.F) {
 			if p != nil && p.Attachments > 0 && len(atts) != p.Attachments {
 				t.Fatalf("binary packet returned with %d of %d attachments", len(atts), p.Attachments)
 			}
+			if p != nil && p.Attachments > 0 {
+				n := 0
+				for _, a := range atts {
+					n += len(a)
+				}
+				if n > 64 {
+					t.Fatalf("attachments of %d bytes passed a budget of 64", n)
+				}
+			}
 		}
 	})
+}
+
+const testBudget = 1 << 20
+
+// Regression: the attachments of one packet had no byte budget, and a
+// client that never connected could announce 64 of them and send 1 MB
+// each. A packet and its attachments now share one budget, checked before
+// an attachment is kept; binary packets are refused before a CONNECT; at
+// most MaxAttachments (10) attachments.
+func TestDecoderBudget(t *testing.T) {
+	announce := []byte(`52-["a",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`)
+	var d decoder
+	if _, _, err := d.add(announce, false, 1000, false); err != ErrBinaryBeforeConnect {
+		t.Fatalf("binary packet before connect: err = %v", err)
+	}
+	d = decoder{}
+	if _, _, err := d.add(announce, false, 1000, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.add(make([]byte, 800), true, 1000, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := d.add(make([]byte, 800), true, 1000, true); err != ErrPacketTooBig {
+		t.Fatalf("attachments over the budget: err = %v", err)
+	}
+	if d.size > 1000 {
+		t.Fatalf("decoder holds %d bytes, budget 1000", d.size)
+	}
+	if _, err := Decode([]byte(`511-["a"]`)); err != ErrTooManyAttach {
+		t.Fatalf("11 attachments: err = %v", err)
+	}
+	if _, err := Decode([]byte(`510-["a"]`)); err != nil {
+		t.Fatalf("10 attachments: err = %v", err)
+	}
+}
+
+// Regression: a packet with invalid UTF-8 (in its namespace, say) was
+// decoded, and the namespace echoed in a text frame (CONNECT_ERROR).
+func TestDecodeRejectsInvalidUTF8(t *testing.T) {
+	for _, b := range []string{"0/\xff\xfe,", "2[\"\xc3\"]"} {
+		if _, err := Decode([]byte(b)); err != ErrInvalidUTF8 {
+			t.Fatalf("Decode(%q) err = %v, want ErrInvalidUTF8", b, err)
+		}
+	}
 }

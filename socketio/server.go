@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"herald/engineio"
@@ -35,6 +36,9 @@ type Server struct {
 	nsps map[string]*Namespace
 
 	pending *deadlines // clients that have not connected to a namespace yet
+
+	writeBudget int // bytes that may wait for one client, held packets included
+	maxPayload  int // bytes of one packet, attachments included
 }
 
 // NewServer returns a server with the namespace "/" already created.
@@ -53,6 +57,8 @@ func NewServer(opts Options) *Server {
 	eo.Logger = opts.Logger
 	eo.OnSession = srv.onSession
 	srv.eio = engineio.NewServer(eo)
+	srv.writeBudget = srv.eio.Options().WriteQueueLimit
+	srv.maxPayload = srv.eio.Options().MaxPayload
 	srv.Of("/")
 	return srv
 }
@@ -121,10 +127,13 @@ type client struct {
 	srv  *Server
 	sess *engineio.Session
 
-	mu            sync.Mutex
-	sockets       []*Socket // connected sockets, usually one
-	everConnected bool
-	closed        bool
+	mu      sync.Mutex
+	sockets []*Socket // connected sockets, usually one
+	closed  bool
+	// everConnected is set once a namespace accepted the client; before,
+	// binary packets are refused, so that an unauthenticated client
+	// cannot make the server hold attachments.
+	everConnected atomic.Bool
 
 	decoder decoder // touched only from OnMessage, which the engine serializes
 }
@@ -132,7 +141,7 @@ type client struct {
 // connectTimeout drops the client if it connected to no namespace in time.
 func (c *client) connectTimeout() {
 	c.mu.Lock()
-	idle := len(c.sockets) == 0 && !c.everConnected
+	idle := len(c.sockets) == 0 && !c.everConnected.Load()
 	c.mu.Unlock()
 	if idle {
 		c.sess.Close()
@@ -152,7 +161,7 @@ func (c *client) sendPacket(p Packet) error {
 
 // OnMessage implements engineio.Handler.
 func (c *client) OnMessage(s *engineio.Session, data []byte, binary bool) {
-	p, atts, err := c.decoder.add(data, binary)
+	p, atts, err := c.decoder.add(data, binary, c.srv.maxPayload, c.everConnected.Load())
 	if err != nil {
 		c.fail()
 		return
@@ -222,7 +231,7 @@ func (c *client) added(s *Socket) bool {
 		return false
 	}
 	c.sockets = append(c.sockets, s)
-	c.everConnected = true
+	c.everConnected.Store(true)
 	return true
 }
 

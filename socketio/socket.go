@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -105,15 +106,22 @@ func (s *Socket) Emit(event string, args ...any) error {
 	return s.Send(e)
 }
 
-// Send sends an already encoded packet to this socket, or buffers it while
-// the socket is paused.
+// Send sends an already encoded packet to this socket, or holds it while
+// the socket is paused. It returns at once; see engineio.Session.Send for
+// the errors. What is held counts against the same byte budget as the
+// write queue (the engine's WriteQueueLimit): a paused socket whose held
+// packets and queue pass it is dropped as a slow consumer, and Send
+// returns engineio.ErrSlowConsumer.
 func (s *Socket) Send(e *Encoded) error {
 	if h := s.hold.Load(); h != nil {
 		h.mu.Lock()
 		if !h.released {
-			h.queued = append(h.queued, e)
+			err := h.add(s, e)
 			h.mu.Unlock()
-			return nil
+			if err != nil {
+				s.client.sess.Drop(engineio.ReasonSlowConsumer)
+			}
+			return err
 		}
 		h.mu.Unlock()
 	}
@@ -123,11 +131,43 @@ func (s *Socket) Send(e *Encoded) error {
 // SendNow sends e at once, even while the socket is paused.
 func (s *Socket) SendNow(e *Encoded) error { return s.client.send(e) }
 
+// WaitWritable blocks until at most maxQueued bytes wait to be written to
+// the client (held packets of a paused socket not counted), the
+// connection closes (engineio.ErrClosed) or ctx is done. A caller sending
+// a backlog larger than the write budget with SendNow waits for it
+// between pages, so that the client gets it as fast as it reads, never
+// disconnected as a slow consumer.
+func (s *Socket) WaitWritable(ctx context.Context, maxQueued int) error {
+	return s.client.sess.WaitWritable(ctx, maxQueued)
+}
+
+// WriteBudget returns the bytes that may wait for one client (the engine's
+// WriteQueueLimit), held packets included.
+func (s *Socket) WriteBudget() int { return s.client.srv.writeBudget }
+
 // hold buffers what is sent to a paused socket.
 type hold struct {
 	mu       sync.Mutex
 	queued   []*Encoded
+	bytes    int // of queued
 	released bool
+	overflow bool // the budget was exceeded: the socket is being dropped
+}
+
+// add holds e, or reports ErrSlowConsumer once what is held and what is
+// queued for the client pass the budget; the held packets are then freed.
+// The caller holds h.mu.
+func (h *hold) add(s *Socket, e *Encoded) error {
+	if h.overflow {
+		return engineio.ErrSlowConsumer
+	}
+	h.bytes += e.size
+	if h.bytes > s.client.srv.writeBudget || h.bytes+s.client.sess.Queued() > s.client.srv.writeBudget {
+		h.overflow, h.queued, h.bytes = true, nil, 0
+		return engineio.ErrSlowConsumer
+	}
+	h.queued = append(h.queued, e)
+	return nil
 }
 
 // Pause buffers every packet later sent to the socket through Send (room
@@ -154,7 +194,7 @@ func (s *Socket) Resume(skip func(*Encoded) bool) {
 			s.client.send(e)
 		}
 	}
-	h.queued = nil
+	h.queued, h.bytes = nil, 0
 	s.hold.Store(nil)
 }
 
@@ -312,33 +352,62 @@ func (s *Socket) Broadcast() *BroadcastOperator {
 }
 
 // Encoded is a packet encoded once, as the Engine.IO messages (text, then
-// binary attachments) that every receiver gets.
+// binary attachments) that every receiver gets. It also carries what a
+// caller needs to know of it without decoding: its event name and an
+// optional sequence number.
 type Encoded struct {
 	messages []*engineio.Message
-	first    int // messages of the first packet: its text and attachments
+	first    int    // messages of the first packet: its text and attachments
+	size     int    // bytes of every message's websocket frame
+	event    string // event name of the first packet, "" if not an event
+	seq      int64  // set by WithSeq
 }
 
 // NewEncoded wraps an encoded packet's text and attachments, e.g. received
-// from another node.
+// from another node. Its Event is empty.
 func NewEncoded(text []byte, attachments [][]byte) *Encoded {
 	ms := make([]*engineio.Message, 0, 1+len(attachments))
 	ms = append(ms, engineio.NewTextMessage(text))
 	for _, a := range attachments {
 		ms = append(ms, engineio.NewBinaryMessage(a))
 	}
-	return &Encoded{messages: ms, first: len(ms)}
+	e := &Encoded{messages: ms, first: len(ms)}
+	for _, m := range ms {
+		e.size += len(m.Frame())
+	}
+	return e
 }
 
 // Concat joins encoded packets into one unit that each receiver gets in
 // order, with a single write where the transport allows. Only the first
-// packet's Text and Attachments are reported by the result.
+// packet's Text, Attachments, Event and Seq are reported by the result.
 func Concat(es ...*Encoded) *Encoded {
 	var ms []*engineio.Message
+	size := 0
 	for _, e := range es {
 		ms = append(ms, e.messages...)
+		size += e.size
 	}
-	return &Encoded{messages: ms, first: es[0].first}
+	return &Encoded{messages: ms, first: es[0].first, size: size, event: es[0].event, seq: es[0].seq}
 }
+
+// WithSeq returns a copy of e that reports seq (e.g. a notification's
+// sequence number), for callers that sort or skip packets by it.
+func (e *Encoded) WithSeq(seq int64) *Encoded {
+	c := *e
+	c.seq = seq
+	return &c
+}
+
+// Event returns the event name of an event packet (as EncodeEvent was
+// given it), or "".
+func (e *Encoded) Event() string { return e.event }
+
+// Seq returns what WithSeq set, or 0.
+func (e *Encoded) Seq() int64 { return e.seq }
+
+// Size returns the bytes the packet takes in a client's write queue.
+func (e *Encoded) Size() int { return e.size }
 
 // Text returns the packet's text form; Attachments its binary attachments.
 func (e *Encoded) Text() []byte { return e.messages[0].Packet()[1:] }
@@ -375,7 +444,11 @@ func encode(p Packet, head string, args []any) (*Encoded, error) {
 	}
 	p.Data = data
 	text := p.Append(make([]byte, 0, 16+len(data)))
-	return NewEncoded(text, atts), nil
+	e := NewEncoded(text, atts)
+	if p.Type == PacketEvent || p.Type == PacketBinaryEvent {
+		e.event = head
+	}
+	return e, nil
 }
 
 func (s *Socket) isClosed() bool {
