@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package bench is herald's load tool: it opens many authenticated Socket.IO connections to a server,
 // speaking the wire protocol itself, triggers events through the server's HTTP API and measures how
 // fast and how completely they arrive, next to the server's CPU and memory. It runs against herald and

@@ -34,6 +34,10 @@ type Config struct {
 	ReplayLimit int
 	// StoreTimeout bounds each store call made for a socket. Zero means 5s.
 	StoreTimeout time.Duration
+	// ReplayConcurrency bounds the replay reads of the store that run at
+	// once; the others wait their turn (a restart reconnects every client
+	// at once). Zero means 4.
+	ReplayConcurrency int
 	// Observer receives metrics; nil means none.
 	Observer Observer
 	// Logger; nil means slog.Default().
@@ -66,7 +70,8 @@ type Gateway struct {
 	nsp      *socketio.Namespace
 	presence *presence
 	expiry   *expiry
-	order    userOrder // orders each user's feed changes with their events
+	order    userOrder     // orders each user's feed changes with their events
+	replays  chan struct{} // replay turns at the store, ReplayConcurrency of them
 	obs      Observer
 	log      *slog.Logger
 	closeOne sync.Once
@@ -94,6 +99,9 @@ func New(io *socketio.Server, cfg Config) *Gateway {
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = 5 * time.Second
 	}
+	if cfg.ReplayConcurrency <= 0 {
+		cfg.ReplayConcurrency = 4
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -101,6 +109,7 @@ func New(io *socketio.Server, cfg Config) *Gateway {
 		cfg.Now = time.Now
 	}
 	g := &Gateway{cfg: cfg, io: io, nsp: io.Of("/"), obs: cfg.Observer, log: cfg.Logger}
+	g.replays = make(chan struct{}, cfg.ReplayConcurrency)
 	if g.obs == nil {
 		g.obs = nopObserver{}
 	}
@@ -197,10 +206,20 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 	if !c.expiresAt.IsZero() {
 		g.expiry.set(c, c.expiresAt)
 	}
-	lastSeq := int64(-1)
-	if c.since >= 0 {
-		lastSeq = g.replay(s, c)
+	if c.since < 0 {
+		g.resume(s, k, -1)
+		return
 	}
+	// The replay runs on a goroutine of its own: it may wait for its turn
+	// at the store and for the client to read each page, while the
+	// client's connection goes on being read (pongs, events).
+	go func() { g.resume(s, k, g.replay(s, c)) }()
+}
+
+// resume ends the catch-up of a new socket: it sends the unread count and
+// the live traffic held since Pause, minus what the replay (up to lastSeq,
+// -1 if none) already sent.
+func (g *Gateway) resume(s *socketio.Socket, k userKey, lastSeq int64) {
 	// The count goes last, after the live events held meanwhile, and
 	// replaces the counts among them: those were read before it, some
 	// even before notifications that the replay already delivered, and
@@ -208,7 +227,7 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 	// lock no count is emitted between this read and the Resume.
 	unlock := g.order.lock(k)
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.StoreTimeout)
-	n, err := g.cfg.Store.UnreadCount(ctx, id.TenantID, id.UserID)
+	n, err := g.cfg.Store.UnreadCount(ctx, k.tenant, k.user)
 	cancel()
 	if err != nil {
 		g.log.Error("unread count on connect", "err", err)
@@ -227,42 +246,6 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 		g.sendNow(s, EventUnreadCount, unreadCount{n, g.now()})
 	}
 	unlock()
-}
-
-// replay sends the notifications the client missed since c.since, oldest
-// first, and returns the last seq sent (c.since if none).
-func (g *Gateway) replay(s *socketio.Socket, c *conn) int64 {
-	last := c.since
-	for sent := 0; ; {
-		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.StoreTimeout)
-		if sent >= g.cfg.ReplayLimit {
-			// More may be missed than one connection replays: tell the
-			// client where the replay stopped, so it can page the rest
-			// with notification:list.
-			more, err := g.cfg.Store.Since(ctx, c.identity.TenantID, c.identity.UserID, last, 1)
-			cancel()
-			if err == nil && len(more) > 0 {
-				g.sendNow(s, EventReplayTruncated, replayTruncated{last, g.now()})
-			}
-			return last
-		}
-		want := min(herald.MaxReplayLimit, g.cfg.ReplayLimit-sent)
-		batch, err := g.cfg.Store.Since(ctx, c.identity.TenantID, c.identity.UserID, last, want)
-		cancel()
-		if err != nil {
-			g.log.Error("replay", "err", err)
-			g.sendNow(s, EventError, errorEvent{Message: "Replay of missed notifications failed", Code: herald.EINTERNAL})
-			return last
-		}
-		for _, n := range batch {
-			g.sendNow(s, EventNotificationNew, notificationNew{n, g.now()})
-			last = n.Seq
-		}
-		sent += len(batch)
-		if len(batch) < want {
-			return last
-		}
-	}
 }
 
 // encodeNotificationNew encodes notification:new; the packet carries the

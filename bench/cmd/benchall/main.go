@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command benchall runs one load scenario side by side against herald and the reference servers
 // (bench/reference/node: socket.io on Node; bench/reference/zishang: a Go port of socket.io), each
 // started fresh and pinned to its own core, with the load tool pinned to the other, and prints one

@@ -1,0 +1,246 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"github.com/golang-jwt/jwt/v5"
+
+	"herald"
+	"herald/auth"
+	"herald/gateway"
+	"herald/socketio"
+	"herald/sqlite"
+)
+
+const replaySecret = "replay-test-secret"
+
+// replayServer is a gateway on a real SQLite store, served over loopback.
+type replayServer struct {
+	url   string
+	store *sqlite.DB
+	io    *socketio.Server
+}
+
+func newReplayServer(t *testing.T) *replayServer {
+	t.Helper()
+	store, err := sqlite.Open(filepath.Join(t.TempDir(), "herald.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier([]byte(replaySecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io := socketio.NewServer(socketio.Options{})
+	g := gateway.New(io, gateway.Config{Store: store, Verifier: v})
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", io)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() { hs.Close(); io.Close(); g.Close(); store.Close() })
+	return &replayServer{url: hs.URL, store: store, io: io}
+}
+
+// create stores n notifications for the user, with a message and data of
+// about size bytes in all, in batches.
+func (rs *replayServer) create(t *testing.T, tenant, user string, n, size int) {
+	t.Helper()
+	msg := strings.Repeat("m", min(size/5, herald.MaxMessageBytes))
+	data, _ := json.Marshal(map[string]string{"pad": strings.Repeat("d", min(size-len(msg), herald.MaxDataBytes-64))})
+	for done := 0; done < n; {
+		var batch []herald.NewNotification
+		for ; done < n && len(batch) < 100; done++ {
+			batch = append(batch, herald.NewNotification{TenantID: tenant, UserID: user, Type: "info", Title: fmt.Sprint("n", done), Message: msg, Data: data})
+		}
+		if _, err := rs.store.Create(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// sioClient is a minimal Socket.IO client over a websocket: enough to
+// connect with auth and read events.
+type sioClient struct {
+	c net.Conn
+}
+
+func (rs *replayServer) dial(t testing.TB, tenant, user string, since int64, readBuffer int) (*sioClient, error) {
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": user, "tenant_id": tenant, "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(replaySecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := ws.Dialer{Timeout: 10 * time.Second}
+	if readBuffer > 0 {
+		d.NetDial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err == nil {
+				c.(*net.TCPConn).SetReadBuffer(readBuffer)
+			}
+			return c, err
+		}
+	}
+	c, br, _, err := d.Dial(context.Background(), "ws"+strings.TrimPrefix(rs.url, "http")+"/socket.io/?EIO=4&transport=websocket")
+	if err != nil {
+		return nil, err
+	}
+	if br != nil {
+		ws.PutReader(br)
+	}
+	auth, _ := json.Marshal(map[string]any{"token": tok, "since": since})
+	if err := wsutil.WriteClientText(c, append([]byte("40"), auth...)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &sioClient{c: c}, nil
+}
+
+// next returns the next event, answering pings on the way.
+func (sc *sioClient) next() (string, json.RawMessage, error) {
+	for {
+		sc.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		b, err := wsutil.ReadServerText(sc.c)
+		if err != nil {
+			return "", nil, err
+		}
+		switch {
+		case string(b) == "2":
+			wsutil.WriteClientText(sc.c, []byte("3"))
+		case strings.HasPrefix(string(b), "42"):
+			var args []json.RawMessage
+			if err := json.Unmarshal(b[2:], &args); err != nil || len(args) == 0 {
+				return "", nil, fmt.Errorf("bad event %.80q", b)
+			}
+			var name string
+			json.Unmarshal(args[0], &name)
+			var payload json.RawMessage
+			if len(args) > 1 {
+				payload = args[1]
+			}
+			return name, payload, nil
+		case strings.HasPrefix(string(b), "44"):
+			return "", nil, fmt.Errorf("connect error %s", b)
+		}
+	}
+}
+
+// catchUp reads until the unread count that ends a connection's catch-up
+// and returns the seqs of the notifications replayed, failing on an error
+// event. pause is slept after every tenth notification.
+func (sc *sioClient) catchUp(pause time.Duration) ([]int64, error) {
+	var seqs []int64
+	for {
+		name, payload, err := sc.next()
+		if err != nil {
+			return seqs, err
+		}
+		switch name {
+		case gateway.EventNotificationNew:
+			var v struct {
+				Notification struct{ Seq int64 } `json:"notification"`
+			}
+			json.Unmarshal(payload, &v)
+			seqs = append(seqs, v.Notification.Seq)
+			if len(seqs)%10 == 0 {
+				time.Sleep(pause)
+			}
+		case gateway.EventError:
+			return seqs, fmt.Errorf("error event %s", payload)
+		case gateway.EventUnreadCount:
+			return seqs, nil
+		}
+	}
+}
+
+func checkSeqs(seqs []int64, n int) error {
+	if len(seqs) != n {
+		return fmt.Errorf("replayed %d notifications, want %d", len(seqs), n)
+	}
+	for i, s := range seqs {
+		if s != int64(i+1) {
+			return fmt.Errorf("notification %d has seq %d, want %d", i, s, i+1)
+		}
+	}
+	return nil
+}
+
+// A backlog five times the write budget (1,000 notifications of ~20 KiB,
+// 4 MiB budget) replays completely and in order to a client that reads
+// slowly, page by page as it drains; it is never dropped as a slow consumer.
+func TestReplayLargerThanWriteBudget(t *testing.T) {
+	rs := newReplayServer(t)
+	const n = 1000
+	rs.create(t, "t1", "u1", n, 20<<10)
+	c, err := rs.dial(t, "t1", "u1", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.c.Close()
+	seqs, err := c.catchUp(time.Millisecond)
+	if err != nil {
+		t.Fatalf("after %d notifications: %v", len(seqs), err)
+	}
+	if err := checkSeqs(seqs, n); err != nil {
+		t.Fatal(err)
+	}
+	if st := rs.io.Engine().Stats(); st.SlowConsumers != 0 {
+		t.Fatalf("%d slow consumers", st.SlowConsumers)
+	}
+}
+
+// A replay storm (what a restart looks like): 600 clients reconnect with
+// since=0 at once, and every one of them gets its whole backlog, none the
+// error event: replays queue for the store instead of failing for load.
+func TestReplayStorm(t *testing.T) {
+	rs := newReplayServer(t)
+	const clients, backlog = 600, 5
+	for i := 0; i < clients; i++ {
+		rs.create(t, fmt.Sprint("t", i), "u", backlog, 500)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	start := make(chan struct{})
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			c, err := rs.dial(t, fmt.Sprint("t", i), "u", 0, 0)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.c.Close()
+			seqs, err := c.catchUp(time.Millisecond)
+			if err == nil {
+				err = checkSeqs(seqs, backlog)
+			}
+			if err != nil {
+				errs <- fmt.Errorf("client %d: %w", i, err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	failed := 0
+	for err := range errs {
+		if failed < 5 {
+			t.Error(err)
+		}
+		failed++
+	}
+	if failed > 0 {
+		t.Fatalf("%d of %d clients did not get their backlog", failed, clients)
+	}
+}
