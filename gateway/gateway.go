@@ -26,9 +26,13 @@ type Config struct {
 	// PresenceGrace is how long a user whose last socket left stays online,
 	// so that a page reload does not flap. Zero means 3s.
 	PresenceGrace time.Duration
-	// DisablePresence turns off user:online / user:offline events (each is
-	// a broadcast to the user's whole tenant).
+	// DisablePresence refuses presence:subscribe, so that no socket gets
+	// user:online / user:offline. Presence costs nothing for users nobody
+	// watches; this only turns the feature off.
 	DisablePresence bool
+	// PresenceWatchLimit bounds how many users one socket may watch with
+	// presence:subscribe. Zero means 1000.
+	PresenceWatchLimit int
 	// ReplayLimit bounds how many missed notifications one connection
 	// replays. Zero means 1000.
 	ReplayLimit int
@@ -65,6 +69,7 @@ type Gateway struct {
 	io       *socketio.Server
 	nsp      *socketio.Namespace
 	presence *presence
+	watchers watcherRegistry
 	expiry   *expiry
 	order    userOrder // orders each user's feed changes with their events
 	obs      Observer
@@ -81,12 +86,19 @@ type conn struct {
 	// Guarded by the expiry's lock.
 	expiresAt   time.Time
 	expiryIndex int
+
+	watchMu  sync.Mutex
+	watching map[userKey]struct{} // users this socket watches (presence:subscribe)
+	gone     bool                 // disconnected: watches no more
 }
 
 // New attaches a gateway to the default namespace of io.
 func New(io *socketio.Server, cfg Config) *Gateway {
 	if cfg.PresenceGrace <= 0 {
 		cfg.PresenceGrace = 3 * time.Second
+	}
+	if cfg.PresenceWatchLimit <= 0 {
+		cfg.PresenceWatchLimit = 1000
 	}
 	if cfg.ReplayLimit <= 0 {
 		cfg.ReplayLimit = 1000
@@ -104,11 +116,8 @@ func New(io *socketio.Server, cfg Config) *Gateway {
 	if g.obs == nil {
 		g.obs = nopObserver{}
 	}
-	if cfg.DisablePresence {
-		g.presence = newPresence(cfg.PresenceGrace, nil, nil)
-	} else {
-		g.presence = newPresence(cfg.PresenceGrace, g.announce(EventUserOnline), g.announce(EventUserOffline))
-	}
+	g.watchers = newLocalWatchers()
+	g.presence = newPresence(cfg.PresenceGrace, g.watchers, g.announcePresence)
 	g.expiry = newExpiry(cfg.Now, g.expire)
 	g.nsp.Use(g.authenticate)
 	g.nsp.OnConnection(g.onConnection)
@@ -119,6 +128,8 @@ func New(io *socketio.Server, cfg Config) *Gateway {
 	g.nsp.On(EventList, g.onList)
 	g.nsp.On(EventCount, g.onUnreadCount)
 	g.nsp.On(EventAuthRefresh, g.onAuthRefresh)
+	g.nsp.On(EventPresenceSubscribe, g.onPresenceSubscribe)
+	g.nsp.On(EventPresenceUnsubscribe, g.onPresenceUnsubscribe)
 	return g
 }
 
@@ -128,7 +139,7 @@ func (g *Gateway) Close() {
 }
 
 // userRoom is the internal name of the seed's room user:{userId}, scoped
-// by tenant; tenantRoom holds every socket of a tenant. Rooms that API
+// by tenant; tenantRoom holds every socket of a tenant (for API broadcasts). Rooms that API
 // callers name are scoped the same way, so no room crosses tenants.
 func userRoom(tenant, user string) string { return scopedRoom(tenant, "user:"+user) }
 func tenantRoom(tenant string) string     { return scopedRoom(tenant, "") }
@@ -265,15 +276,6 @@ func (g *Gateway) replay(s *socketio.Socket, c *conn) int64 {
 	}
 }
 
-// notificationSeq returns the seq of a notification:new packet, or 0.
-func notificationSeq(e *socketio.Encoded) int64 {
-	name, seq := heldEvent(e)
-	if name != EventNotificationNew {
-		return 0
-	}
-	return seq
-}
-
 // heldEvent returns the event name of a packet held during a connection's
 // replay ("" if it is not an event), and its seq if it is notification:new.
 func heldEvent(e *socketio.Encoded) (name string, seq int64) {
@@ -299,6 +301,7 @@ func (g *Gateway) onDisconnect(s *socketio.Socket, reason string) {
 		return
 	}
 	g.expiry.remove(c)
+	g.unwatchAll(c)
 	g.presence.remove(userKey{c.identity.TenantID, c.identity.UserID})
 }
 
@@ -307,13 +310,6 @@ func (g *Gateway) expire(c *conn) {
 	g.sendNow(c.socket, EventAuthExpired, errorEvent{Message: "Token expired", Code: auth.CodeExpired})
 	g.sendNow(c.socket, EventError, errorEvent{Message: "Token expired", Code: auth.CodeExpired})
 	c.socket.Disconnect(false)
-}
-
-// announce returns a presence callback that tells the user's tenant.
-func (g *Gateway) announce(event string) func(userKey) {
-	return func(k userKey) {
-		g.emit(tenantRoom(k.tenant), event, presenceEvent{k.user, g.now()})
-	}
 }
 
 func (g *Gateway) now() string { return Timestamp(g.cfg.Now()) }

@@ -31,6 +31,9 @@ const (
 	EventList        = "notification:list"
 	EventCount       = "notification:unread_count"
 	EventAuthRefresh = "auth:refresh"
+
+	EventPresenceSubscribe   = "presence:subscribe"
+	EventPresenceUnsubscribe = "presence:unsubscribe"
 )
 
 // Timestamp formats t the way JavaScript's Date.toISOString does, as the

@@ -75,12 +75,12 @@ func (g *Gateway) emitRaw(rooms []string, event string, data json.RawMessage) er
 
 // IsUserConnected reports whether the user has a socket on this node.
 func (g *Gateway) IsUserConnected(tenant, userID string) bool {
-	return g.presence.sockets(userKey{tenant, userID}) > 0
+	return g.presence.socketsOf(userKey{tenant, userID}) > 0
 }
 
 // UserSocketCount returns the user's sockets on this node.
 func (g *Gateway) UserSocketCount(tenant, userID string) int {
-	return g.presence.sockets(userKey{tenant, userID})
+	return g.presence.socketsOf(userKey{tenant, userID})
 }
 
 // Counts returns the connected users and sockets on this node.

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"herald"
+	"herald/gateway"
 )
 
 // MaxEventBytes bounds the event name of POST /v1/emit.
@@ -241,6 +242,39 @@ func (a *api) presence(w http.ResponseWriter, r *http.Request) {
 		Online  bool   `json:"online"`
 		Sockets int    `json:"sockets"`
 	}{user, n > 0, n})
+}
+
+// MaxPresenceQuery bounds the userIds of POST /v1/presence/query.
+const MaxPresenceQuery = 1000
+
+// presenceQuery serves POST /v1/presence/query {tenantId?, userIds}: which
+// of those users of the tenant have sockets on this node, {online: [...]},
+// in the order asked. More than MaxPresenceQuery ids is 400.
+func (a *api) presenceQuery(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		TenantID string   `json:"tenantId"`
+		UserIDs  []string `json:"userIds"`
+	}
+	if err := a.decodeBody(w, r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if len(req.UserIDs) > MaxPresenceQuery {
+		a.writeError(w, r, herald.Errorf(herald.EINVALID, "userIds holds at most %d ids.", MaxPresenceQuery))
+		return
+	}
+	if err := checkID("tenantId", req.TenantID, false); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ids, err := gateway.CheckUserIDs(req.UserIDs)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeJSON(w, r, http.StatusOK, struct {
+		Online []string `json:"online"`
+	}{a.gw.OnlineUsers(req.TenantID, ids)})
 }
 
 // stats serves GET /v1/stats: connected users and sockets on this node.

@@ -78,6 +78,7 @@ func New(cfg Config) http.Handler {
 	a.mux.HandleFunc("DELETE /v1/notifications/{id}", a.backend(a.deleteNotification))
 	a.mux.HandleFunc("POST /v1/emit", a.backend(a.emit))
 	a.mux.HandleFunc("GET /v1/users/{userId}/presence", a.backend(a.presence))
+	a.mux.HandleFunc("POST /v1/presence/query", a.backend(a.presenceQuery))
 	a.mux.HandleFunc("GET /v1/stats", a.backend(a.stats))
 
 	a.mux.HandleFunc("GET /v1/me/notifications", a.user(a.listMine))

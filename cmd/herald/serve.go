@@ -42,6 +42,7 @@ type serveConfig struct {
 	Dev             bool
 	Presence        bool
 	PresenceGrace   time.Duration
+	WatchLimit      int
 	ReplayLimit     int
 	PingInterval    time.Duration
 	PingTimeout     time.Duration
@@ -63,7 +64,8 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL, for several nodes (env DATABASE_URL)")
 	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", ""), "Redis URL for cluster mode (env REDIS_URL)")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: make up a JWT secret and API key if unset and print a ready token")
-	fs.BoolVar(&c.Presence, "presence", true, "send user:online / user:offline to the user's tenant")
+	fs.BoolVar(&c.Presence, "presence", true, "answer presence:subscribe: sockets get user:online / user:offline of the users they watch")
+	fs.IntVar(&c.WatchLimit, "presence-watch-limit", 1000, "most users one socket may watch with presence:subscribe")
 	fs.DurationVar(&c.PresenceGrace, "presence-grace", 3*time.Second, "how long a user whose last socket left still counts as online (absorbs page reloads)")
 	fs.IntVar(&c.ReplayLimit, "replay-limit", 1000, "most missed notifications replayed to a client that connects with auth.since")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 25*time.Second, "Engine.IO ping interval")
@@ -241,7 +243,7 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 	if err != nil {
 		panic(err) // a fresh registry cannot hold duplicates
 	}
-	gw = gateway.New(io, gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, PresenceGrace: cfg.PresenceGrace, ReplayLimit: cfg.ReplayLimit, Observer: m, Logger: log})
+	gw = gateway.New(io, gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, PresenceGrace: cfg.PresenceGrace, PresenceWatchLimit: cfg.WatchLimit, ReplayLimit: cfg.ReplayLimit, Observer: m, Logger: log})
 	api := httpapi.New(httpapi.Config{Gateway: gw, Verifier: verifier, APIKey: cfg.APIKey, Logger: log})
 
 	mux := http.NewServeMux()
