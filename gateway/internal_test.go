@@ -104,7 +104,9 @@ func (l *presenceLog) get() []string {
 	return append([]string(nil), l.events...)
 }
 
-func watcher(user string) *conn { return &conn{identity: herald.Identity{UserID: user}, expiryIndex: -1} }
+func watcher(user string) *conn {
+	return &conn{identity: herald.Identity{UserID: user}, expiryIndex: -1}
+}
 
 func TestPresenceGrace(t *testing.T) {
 	log := &presenceLog{}
