@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"herald"
@@ -89,8 +90,15 @@ func (g *Gateway) Counts() (users, sockets int) { return g.presence.counts() }
 // CreateNotifications stores the notifications, then announces each new
 // one to its user's sockets with notification:new and the new unread
 // count. Persist first: a failed emit never loses a stored notification.
-// A notification that already existed (same idempotency key) is returned
-// but not announced again.
+//
+// Whatever commits is announced, whatever becomes of the caller: the store
+// call runs detached from ctx's cancellation (bounded by
+// Config.StoreTimeout), so a caller that gives up while the create waits
+// for its commit does not leave a stored notification unannounced. A
+// notification that already existed (same idempotency key) is returned and
+// announced only if this process has not announced it (it was stored by a
+// call that failed, or before a restart); a retry after an announced create
+// announces nothing again.
 func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotification) ([]herald.Notification, error) {
 	keys := make([]userKey, len(ns))
 	for i, n := range ns {
@@ -100,20 +108,34 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 	// sockets get notification:new in seq order and the latest count last.
 	unlock := g.order.lock(keys...)
 	defer unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.StoreTimeout)
+	defer cancel()
 	created, err := g.cfg.Store.Create(ctx, ns)
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
+	announce := make([]bool, len(created))
 	last := make(map[userKey]int, len(created)) // each user's last new notification
+	var recount []userKey                       // users told of an existing one
 	for i, n := range created {
-		if !n.Existing {
-			last[userKey{n.TenantID, n.UserID}] = i
+		k := userKey{n.TenantID, n.UserID}
+		switch {
+		case !n.Existing:
+			announce[i], last[k] = true, i
+			if ns[i].IdempotencyKey != "" { // only these can come back Existing
+				g.announced.add(n.ID)
+			}
+		case n.Status == herald.StatusUnread && g.announced.add(n.ID):
+			announce[i] = true
+			if !slices.Contains(recount, k) {
+				recount = append(recount, k)
+			}
 		}
 	}
 	ts := g.now()
 	for i, n := range created {
-		if n.Existing {
+		if !announce[i] {
 			continue
 		}
 		k := userKey{n.TenantID, n.UserID}
@@ -123,7 +145,7 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 			continue
 		}
 		g.obs.EventOut(EventNotificationNew)
-		if last[k] == i {
+		if !n.Existing && last[k] == i {
 			// The count, read by the store in the transaction that stored
 			// these, rides with the user's last notification: one write
 			// per socket for both.
@@ -133,6 +155,11 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 			}
 		}
 		g.nsp.To(userRoom(k.tenant, k.user)).Send(e)
+	}
+	for _, k := range recount {
+		if _, told := last[k]; !told { // else the new ones' count covers it
+			g.pushUnreadCount(ctx, k)
+		}
 	}
 	g.obs.Emitted(time.Since(start))
 	return created, nil
