@@ -123,14 +123,14 @@ func New(io *socketio.Server, cfg Config) *Gateway {
 	g.nsp.Use(g.authenticate)
 	g.nsp.OnConnection(g.onConnection)
 	g.nsp.OnDisconnect(g.onDisconnect)
-	g.nsp.On(EventMarkRead, g.onMarkRead)
-	g.nsp.On(EventMarkAllRead, g.onMarkAllRead)
-	g.nsp.On(EventDelete, g.onDelete)
-	g.nsp.On(EventList, g.onList)
-	g.nsp.On(EventCount, g.onUnreadCount)
-	g.nsp.On(EventAuthRefresh, g.onAuthRefresh)
-	g.nsp.On(EventPresenceSubscribe, g.onPresenceSubscribe)
-	g.nsp.On(EventPresenceUnsubscribe, g.onPresenceUnsubscribe)
+	g.nsp.On(RequestMarkRead, g.onMarkRead)
+	g.nsp.On(RequestMarkAllRead, g.onMarkAllRead)
+	g.nsp.On(RequestDelete, g.onDelete)
+	g.nsp.On(RequestList, g.onList)
+	g.nsp.On(RequestUnreadCount, g.onUnreadCount)
+	g.nsp.On(RequestAuthRefresh, g.onAuthRefresh)
+	g.nsp.On(RequestPresenceSubscribe, g.onPresenceSubscribe)
+	g.nsp.On(RequestPresenceUnsubscribe, g.onPresenceUnsubscribe)
 	return g
 }
 

@@ -108,7 +108,7 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 	// sockets get notification:new in seq order and the latest count last.
 	unlock := g.order.lock(keys...)
 	defer unlock()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.StoreTimeout)
+	ctx, cancel := g.writeContext(ctx)
 	defer cancel()
 	created, err := g.cfg.Store.Create(ctx, ns)
 	if err != nil {
@@ -179,12 +179,13 @@ func (g *Gateway) pushUnreadCount(ctx context.Context, k userKey) {
 }
 
 // MarkRead marks one of the user's notifications read and tells every
-// socket of the user.
-func (g *Gateway) MarkRead(id herald.Identity, notificationID string) error {
+// socket of the user. Like every change, it is not abandoned half-way when
+// ctx is cancelled (see writeContext).
+func (g *Gateway) MarkRead(ctx context.Context, id herald.Identity, notificationID string) error {
 	if notificationID == "" {
 		return herald.Errorf(herald.EINVALID, "notificationId is required.")
 	}
-	ctx, cancel := g.storeContext()
+	ctx, cancel := g.writeContext(ctx)
 	defer cancel()
 	if _, err := g.cfg.Store.MarkRead(ctx, id.TenantID, id.UserID, notificationID); err != nil {
 		return err
@@ -199,8 +200,8 @@ func (g *Gateway) MarkRead(id herald.Identity, notificationID string) error {
 
 // MarkAllRead marks all of the user's notifications read and tells every
 // socket of the user.
-func (g *Gateway) MarkAllRead(id herald.Identity) (int, error) {
-	ctx, cancel := g.storeContext()
+func (g *Gateway) MarkAllRead(ctx context.Context, id herald.Identity) (int, error) {
+	ctx, cancel := g.writeContext(ctx)
 	defer cancel()
 	n, err := g.cfg.Store.MarkAllRead(ctx, id.TenantID, id.UserID)
 	if err != nil {
@@ -216,11 +217,11 @@ func (g *Gateway) MarkAllRead(id herald.Identity) (int, error) {
 }
 
 // Delete removes one of the user's notifications and tells every socket.
-func (g *Gateway) Delete(id herald.Identity, notificationID string) error {
+func (g *Gateway) Delete(ctx context.Context, id herald.Identity, notificationID string) error {
 	if notificationID == "" {
 		return herald.Errorf(herald.EINVALID, "notificationId is required.")
 	}
-	ctx, cancel := g.storeContext()
+	ctx, cancel := g.writeContext(ctx)
 	defer cancel()
 	if err := g.cfg.Store.Delete(ctx, id.TenantID, id.UserID, notificationID); err != nil {
 		return err
@@ -232,6 +233,8 @@ func (g *Gateway) Delete(id herald.Identity, notificationID string) error {
 // DeleteByID removes any user's notification (backend services) and tells
 // that user's sockets.
 func (g *Gateway) DeleteByID(ctx context.Context, notificationID string) error {
+	ctx, cancel := g.writeContext(ctx)
+	defer cancel()
 	n, err := g.cfg.Store.DeleteByID(ctx, notificationID)
 	if err != nil {
 		return err
@@ -243,20 +246,33 @@ func (g *Gateway) DeleteByID(ctx context.Context, notificationID string) error {
 func (g *Gateway) announceDeleted(ctx context.Context, tenant, user, notificationID string) {
 	unlock := g.order.lock(userKey{tenant, user})
 	defer unlock()
-	g.emit(userRoom(tenant, user), EventNotificationDelete, notificationDeleted{notificationID, g.now()})
+	g.emit(userRoom(tenant, user), EventNotificationDeleted, notificationDeleted{notificationID, g.now()})
 	g.pushUnreadCount(ctx, userKey{tenant, user})
 }
 
 // List returns a page of the user's feed.
-func (g *Gateway) List(id herald.Identity, opts herald.ListOptions) (herald.Page, error) {
-	ctx, cancel := g.storeContext()
+func (g *Gateway) List(ctx context.Context, id herald.Identity, opts herald.ListOptions) (herald.Page, error) {
+	ctx, cancel := g.readContext(ctx)
 	defer cancel()
 	return g.cfg.Store.List(ctx, id.TenantID, id.UserID, opts)
 }
 
 // UnreadCount returns the user's exact unread count.
-func (g *Gateway) UnreadCount(id herald.Identity) (int, error) {
-	ctx, cancel := g.storeContext()
+func (g *Gateway) UnreadCount(ctx context.Context, id herald.Identity) (int, error) {
+	ctx, cancel := g.readContext(ctx)
 	defer cancel()
 	return g.cfg.Store.UnreadCount(ctx, id.TenantID, id.UserID)
+}
+
+// readContext bounds a store read made for ctx by Config.StoreTimeout.
+func (g *Gateway) readContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, g.cfg.StoreTimeout)
+}
+
+// writeContext is the context of a store change made for ctx: its values,
+// not its cancellation, and Config.StoreTimeout. A change the caller gave up
+// on may still commit, and whatever commits must be announced, so the
+// change and its announcement run to the end together.
+func (g *Gateway) writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), g.cfg.StoreTimeout)
 }

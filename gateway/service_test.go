@@ -1,8 +1,12 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
@@ -133,5 +137,52 @@ func TestRetryAnnouncesWhatWasNeverAnnounced(t *testing.T) {
 	}
 	if got := notificationOf(t, e); got.ID != fresh[0].ID {
 		t.Fatalf("second announce is %s, want the new %s (the retry was announced twice)", got.ID, fresh[0].ID)
+	}
+}
+
+// lockedBuffer is a log sink safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A socket operation that fails inside herald answers a generic internal
+// error and logs the cause, as the HTTP API does; a client's mistake is
+// answered and not logged.
+func TestSocketHandlersLogInternalErrors(t *testing.T) {
+	logs := &lockedBuffer{}
+	g := newTestGateway(t, gateway.Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	c := g.connect(t, herald.Identity{UserID: "u1"})
+	ack, err := c.Emit(gateway.RequestMarkRead, map[string]string{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ack), `"code":"invalid"`) || strings.Contains(logs.String(), "socket event") {
+		t.Fatalf("bad input: ack %s, logs %q", ack, logs.String())
+	}
+	g.store.Close()
+	for _, event := range []string{gateway.RequestList, gateway.RequestUnreadCount, gateway.RequestMarkAllRead} {
+		ack, err := c.Emit(event, map[string]string{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(ack), `"code":"internal"`) {
+			t.Fatalf("%s with the store closed: ack %s, want internal", event, ack)
+		}
+		if !strings.Contains(logs.String(), "event="+event) {
+			t.Fatalf("%s: the internal error was not logged: %q", event, logs.String())
+		}
 	}
 }

@@ -24,7 +24,7 @@ func (g *Gateway) onPresenceSubscribe(s *socketio.Socket, e *socketio.Event) {
 	c := connOf(s)
 	keys, err := g.watchRequest(c, e)
 	if err != nil {
-		e.Ack(failure(err))
+		g.fail(e, err)
 		return
 	}
 	c.watchMu.Lock()
@@ -40,7 +40,7 @@ func (g *Gateway) onPresenceSubscribe(s *socketio.Socket, e *socketio.Event) {
 	}
 	if len(c.watching)+added > g.cfg.PresenceWatchLimit {
 		c.watchMu.Unlock()
-		e.Ack(failure(herald.Errorf(CodeWatchLimit, "A socket watches at most %d users; it watches %d.", g.cfg.PresenceWatchLimit, len(c.watching))))
+		g.fail(e, herald.Errorf(CodeWatchLimit, "A socket watches at most %d users; it watches %d.", g.cfg.PresenceWatchLimit, len(c.watching)))
 		return
 	}
 	if c.watching == nil {
@@ -72,7 +72,7 @@ func (g *Gateway) onPresenceUnsubscribe(s *socketio.Socket, e *socketio.Event) {
 	c := connOf(s)
 	keys, err := g.watchRequest(c, e)
 	if err != nil {
-		e.Ack(failure(err))
+		g.fail(e, err)
 		return
 	}
 	c.watchMu.Lock()

@@ -9,21 +9,11 @@ import (
 
 	"herald"
 	"herald/gateway"
+	"herald/socketio"
 )
 
 // MaxEventBytes bounds the event name of POST /v1/emit.
 const MaxEventBytes = 128
-
-// reservedEvents are names that Socket.IO clients use for their own events;
-// an emit under one of them would confuse every client.
-var reservedEvents = map[string]bool{
-	"connect":        true,
-	"connect_error":  true,
-	"disconnect":     true,
-	"disconnecting":  true,
-	"newListener":    true,
-	"removeListener": true,
-}
 
 // createRequest is the body of POST /v1/notifications.
 type createRequest struct {
@@ -170,7 +160,7 @@ func (req *emitRequest) validate() error {
 		return herald.Errorf(herald.EINVALID, "event is required.")
 	case len(req.Event) > MaxEventBytes:
 		return herald.Errorf(herald.EINVALID, "event must be at most %d bytes.", MaxEventBytes)
-	case reservedEvents[req.Event]:
+	case socketio.Reserved(req.Event):
 		return herald.Errorf(herald.EINVALID, "event %q is reserved by Socket.IO.", req.Event)
 	}
 	data := strings.TrimSpace(string(req.Data))

@@ -349,7 +349,7 @@ func TestDeleteByID(t *testing.T) {
 	if _, err := e.get("acme", "u1", n.ID); herald.ErrorCode(err) != herald.ENOTFOUND {
 		t.Fatalf("after delete: got %v, want not_found", err)
 	}
-	if !e.events.has(gateway.EventNotificationDelete) {
+	if !e.events.has(gateway.EventNotificationDeleted) {
 		t.Fatal("notification:deleted was not emitted")
 	}
 	wantError(t, e.backend("DELETE", "/v1/notifications/"+n.ID, ""), 404, herald.ENOTFOUND)
