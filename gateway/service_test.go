@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"strings"
-	"sync"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
