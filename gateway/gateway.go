@@ -14,6 +14,7 @@ import (
 
 	"herald"
 	"herald/auth"
+	"herald/internal/routines"
 	"herald/socketio"
 )
 
@@ -75,6 +76,7 @@ type Gateway struct {
 	announced announcedIDs
 	obs       Observer
 	log       *slog.Logger
+	routines  routines.Group // every long-lived goroutine of the gateway
 	closeOne  sync.Once
 }
 
@@ -119,7 +121,7 @@ func New(io *socketio.Server, cfg Config) *Gateway {
 	}
 	g.watchers = newLocalWatchers()
 	g.presence = newPresence(cfg.PresenceGrace, g.watchers, g.announcePresence)
-	g.expiry = newExpiry(cfg.Now, g.expire)
+	g.expiry = newExpiry(&g.routines, cfg.Now, g.expire)
 	g.nsp.Use(g.authenticate)
 	g.nsp.OnConnection(g.onConnection)
 	g.nsp.OnDisconnect(g.onDisconnect)
@@ -134,9 +136,13 @@ func New(io *socketio.Server, cfg Config) *Gateway {
 	return g
 }
 
-// Close stops the gateway's timers. The Socket.IO server is closed by its owner.
+// Close stops the gateway's goroutines and waits for them. The Socket.IO
+// server is closed by its owner. It is idempotent.
 func (g *Gateway) Close() {
-	g.closeOne.Do(g.expiry.close)
+	g.closeOne.Do(func() {
+		g.expiry.close()
+		g.routines.Wait()
+	})
 }
 
 // userRoom is the internal name of the seed's room user:{userId}, scoped

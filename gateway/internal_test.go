@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"herald"
+	"herald/internal/routines"
 )
 
 func TestWithTimestamp(t *testing.T) {
@@ -212,7 +213,7 @@ func TestExpiryOrderAndRemoval(t *testing.T) {
 	var mu sync.Mutex
 	var expired []*conn
 	now := time.Now()
-	e := newExpiry(time.Now, func(c *conn) { mu.Lock(); expired = append(expired, c); mu.Unlock() })
+	e := newExpiry(new(routines.Group), time.Now, func(c *conn) { mu.Lock(); expired = append(expired, c); mu.Unlock() })
 	defer e.close()
 	a, b, c, last := &conn{expiryIndex: -1}, &conn{expiryIndex: -1}, &conn{expiryIndex: -1}, &conn{expiryIndex: -1}
 	e.set(a, now.Add(60*time.Millisecond))

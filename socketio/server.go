@@ -18,6 +18,10 @@ type Options struct {
 	// ConnectTimeout is how long a client may take to connect to a
 	// namespace before it is dropped. Zero means 45s.
 	ConnectTimeout time.Duration
+	// MaxPendingPerAddr bounds the sessions of one source IP that have not
+	// connected to a namespace yet (not authenticated); a handshake over it
+	// is refused with 403. Zero means 64; negative means no bound.
+	MaxPendingPerAddr int
 	// NewAdapter makes the room adapter of each namespace. Nil means
 	// NewMemoryAdapter.
 	NewAdapter func(*Namespace) Adapter
@@ -34,7 +38,8 @@ type Server struct {
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
 
-	pending *deadlines // clients that have not connected to a namespace yet
+	pending  *deadlines // clients that have not connected to a namespace yet
+	unauthed pendingByAddr
 }
 
 // NewServer returns a server with the namespace "/" already created.
@@ -48,10 +53,23 @@ func NewServer(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.MaxPendingPerAddr == 0 {
+		opts.MaxPendingPerAddr = 64
+	}
 	srv := &Server{opts: opts, nsps: make(map[string]*Namespace), pending: newDeadlines()}
+	srv.unauthed.limit = opts.MaxPendingPerAddr
 	eo := opts.Engine
 	eo.Logger = opts.Logger
 	eo.OnSession = srv.onSession
+	allow := eo.AllowRequest
+	eo.AllowRequest = func(r *http.Request) error {
+		if allow != nil {
+			if err := allow(r); err != nil {
+				return err
+			}
+		}
+		return srv.unauthed.allow(r)
+	}
 	srv.eio = engineio.NewServer(eo)
 	srv.Of("/")
 	return srv
@@ -110,7 +128,8 @@ func (srv *Server) Close() {
 }
 
 func (srv *Server) onSession(s *engineio.Session, r *http.Request) engineio.Handler {
-	c := &client{srv: srv, sess: s}
+	c := &client{srv: srv, sess: s, addr: hostOf(s.RemoteAddr()), unauthed: true}
+	srv.unauthed.add(c.addr)
 	srv.pending.add(c, time.Now().Add(srv.opts.ConnectTimeout))
 	return c
 }
@@ -125,6 +144,8 @@ type client struct {
 	sockets       []*Socket // connected sockets, usually one
 	everConnected bool
 	closed        bool
+	addr          string // source IP, for MaxPendingPerAddr
+	unauthed      bool   // counted as pending for addr
 
 	decoder decoder // touched only from OnMessage, which the engine serializes
 }
@@ -223,7 +244,17 @@ func (c *client) added(s *Socket) bool {
 	}
 	c.sockets = append(c.sockets, s)
 	c.everConnected = true
+	c.countedDone()
 	return true
+}
+
+// countedDone stops counting c as pending for its address. The caller
+// holds c.mu.
+func (c *client) countedDone() {
+	if c.unauthed {
+		c.unauthed = false
+		c.srv.unauthed.done(c.addr)
+	}
 }
 
 func (c *client) removed(s *Socket) {
@@ -241,6 +272,7 @@ func (c *client) removed(s *Socket) {
 func (c *client) OnClose(s *engineio.Session, reason string) {
 	c.mu.Lock()
 	c.closed = true
+	c.countedDone()
 	sockets := append([]*Socket(nil), c.sockets...)
 	c.mu.Unlock()
 	for _, s := range sockets {

@@ -49,8 +49,8 @@ export function tempDB() {
 }
 
 // Every server this file starts gets short heartbeats, so that dead
-// connections are noticed within a test.
-const DEFAULT_FLAGS = ["--ping-interval", "1s", "--ping-timeout", "10s", "--shutdown-timeout", "3s"];
+// connections are noticed within a test, and a short drain on SIGTERM.
+const DEFAULT_FLAGS = ["--ping-interval", "1s", "--ping-timeout", "10s", "--shutdown-timeout", "3s", "--drain-period", "300ms"];
 
 // startHerald spawns `herald serve` on a free port of 127.0.0.1 (PORT=0;
 // the port is read from the "herald listening" log line) with a temp
