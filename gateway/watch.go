@@ -20,14 +20,10 @@ const CodeWatchLimit = "limit"
 // {success, online}. Over the watch limit nothing changes and the ack is
 // {success: false, error: {code: "limit", message}}.
 func (g *Gateway) onPresenceSubscribe(s *socketio.Socket, e *socketio.Event) {
-	g.obs.EventIn(e.Name)
-	c := connOf(s)
-	keys, err := g.watchRequest(c, e)
-	if err != nil {
-		g.fail(e, err)
+	c, keys, ok := g.watchRequest(s, e)
+	if !ok {
 		return
 	}
-	c.watchMu.Lock()
 	if c.gone {
 		c.watchMu.Unlock()
 		return
@@ -46,72 +42,80 @@ func (g *Gateway) onPresenceSubscribe(s *socketio.Socket, e *socketio.Event) {
 	if c.watching == nil {
 		c.watching = make(map[userKey]struct{}, len(keys))
 	}
-	// Watch and read the state under the users' stripe locks, so that an
-	// event decided later reaches this socket after the ack.
-	unlock := g.presence.order.lock(keys...)
 	online := make([]string, 0, len(keys))
-	for _, k := range keys {
-		c.watching[k] = struct{}{}
-		g.watchers.watch(k, c)
-		if g.presence.isOnline(k) {
-			online = append(online, k.user)
+	g.ackInOrder(c, e, keys, func() any {
+		for _, k := range keys {
+			c.watching[k] = struct{}{}
+			g.watchers.watch(k, c)
+			if g.presence.isOnline(k) {
+				online = append(online, k.user)
+			}
 		}
-	}
-	t := g.presence.seq.ticket()
-	unlock()
-	c.watchMu.Unlock()
-	g.presence.seq.wait(t)
-	e.Ack(map[string]any{"success": true, "online": online})
-	g.presence.seq.done()
+		return map[string]any{"success": true, "online": online}
+	})
 }
 
 // onPresenceUnsubscribe serves presence:unsubscribe {userIds}: the socket
 // stops watching those users; no event about them follows the ack.
 func (g *Gateway) onPresenceUnsubscribe(s *socketio.Socket, e *socketio.Event) {
-	g.obs.EventIn(e.Name)
-	c := connOf(s)
-	keys, err := g.watchRequest(c, e)
-	if err != nil {
-		g.fail(e, err)
+	c, keys, ok := g.watchRequest(s, e)
+	if !ok {
 		return
 	}
-	c.watchMu.Lock()
-	unlock := g.presence.order.lock(keys...)
-	for _, k := range keys {
-		if _, ok := c.watching[k]; ok {
-			delete(c.watching, k)
-			g.watchers.unwatch(k, c)
+	g.ackInOrder(c, e, keys, func() any {
+		for _, k := range keys {
+			if _, ok := c.watching[k]; ok {
+				delete(c.watching, k)
+				g.watchers.unwatch(k, c)
+			}
 		}
-	}
+		return map[string]any{"success": true}
+	})
+}
+
+// ackInOrder runs change under the stripe locks of keys and answers e with
+// its result in presence order: after every event about those users decided
+// before, ahead of every event decided after. The caller holds c.watchMu;
+// ackInOrder releases it before the ack, which may close the socket.
+func (g *Gateway) ackInOrder(c *conn, e *socketio.Event, keys []userKey, change func() any) {
+	unlock := g.presence.order.lock(keys...)
+	ack := change()
 	t := g.presence.seq.ticket()
 	unlock()
 	c.watchMu.Unlock()
 	g.presence.seq.wait(t)
-	e.Ack(map[string]any{"success": true})
+	e.Ack(ack)
 	g.presence.seq.done()
 }
 
-// watchRequest reads {userIds} of a presence event as keys of the socket's
-// tenant, without repeats.
-func (g *Gateway) watchRequest(c *conn, e *socketio.Event) ([]userKey, error) {
+// watchRequest counts a presence event and reads its {userIds} as keys of
+// the socket's tenant, without repeats. Bad input is answered through the
+// ack (ok false); on ok the caller holds c.watchMu.
+func (g *Gateway) watchRequest(s *socketio.Socket, e *socketio.Event) (c *conn, keys []userKey, ok bool) {
+	g.obs.EventIn(e.Name)
+	c = connOf(s)
 	if g.cfg.DisablePresence {
-		return nil, herald.Errorf(herald.EFORBIDDEN, "Presence is disabled on this server.")
+		g.fail(e, herald.Errorf(herald.EFORBIDDEN, "Presence is disabled on this server."))
+		return nil, nil, false
 	}
 	var req struct {
 		UserIDs []string `json:"userIds"`
 	}
-	if err := decodeArg(e, &req); err != nil {
-		return nil, err
+	err := decodeArg(e, &req)
+	var ids []string
+	if err == nil {
+		ids, err = CheckUserIDs(req.UserIDs)
 	}
-	ids, err := CheckUserIDs(req.UserIDs)
 	if err != nil {
-		return nil, err
+		g.fail(e, err)
+		return nil, nil, false
 	}
-	keys := make([]userKey, len(ids))
+	keys = make([]userKey, len(ids))
 	for i, id := range ids {
 		keys[i] = userKey{c.identity.TenantID, id}
 	}
-	return keys, nil
+	c.watchMu.Lock()
+	return c, keys, true
 }
 
 // CheckUserIDs checks a list of user ids given to a presence operation: at

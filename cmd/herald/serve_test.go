@@ -84,13 +84,9 @@ func trickle(t *testing.T, addr, path string) time.Duration {
 	return time.Since(start)
 }
 
-// A body trickled byte by byte is cut off at --http-body-timeout, on the
-// API and on polling POSTs alike.
-func TestTrickledBodyIsCutOff(t *testing.T) {
-	addr := startServe(t, "--http-body-timeout", "300ms")
-	if d := trickle(t, addr, "/v1/notifications"); d > 2*time.Second {
-		t.Fatalf("the API waited %v for a trickled body, want about 300ms", d)
-	}
+// pollingSid opens an Engine.IO polling session and returns its sid.
+func pollingSid(t *testing.T, addr string) string {
+	t.Helper()
 	res, err := http.Get("http://" + addr + "/socket.io/?EIO=4&transport=polling")
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +99,17 @@ func TestTrickledBodyIsCutOff(t *testing.T) {
 	if len(body) < 2 || json.Unmarshal(body[1:], &open) != nil || open.Sid == "" {
 		t.Fatalf("handshake: %q", body)
 	}
-	if d := trickle(t, addr, "/socket.io/?EIO=4&transport=polling&sid="+open.Sid); d > 2*time.Second {
+	return open.Sid
+}
+
+// A body trickled byte by byte is cut off at --http-body-timeout, on the
+// API and on polling POSTs alike.
+func TestTrickledBodyIsCutOff(t *testing.T) {
+	addr := startServe(t, "--http-body-timeout", "300ms")
+	if d := trickle(t, addr, "/v1/notifications"); d > 2*time.Second {
+		t.Fatalf("the API waited %v for a trickled body, want about 300ms", d)
+	}
+	if d := trickle(t, addr, "/socket.io/?EIO=4&transport=polling&sid="+pollingSid(t, addr)); d > 2*time.Second {
 		t.Fatalf("a polling POST waited %v for a trickled body, want about 300ms", d)
 	}
 }
@@ -141,27 +147,16 @@ func TestIdleKeepAliveIsClosed(t *testing.T) {
 // Long-polls outlive the body timeout: it applies to bodies only.
 func TestLongPollOutlivesBodyTimeout(t *testing.T) {
 	addr := startServe(t, "--http-body-timeout", "100ms", "--ping-interval", "600ms")
-	res, err := http.Get("http://" + addr + "/socket.io/?EIO=4&transport=polling")
+	sid := pollingSid(t, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/socket.io/?EIO=4&transport=polling&sid="+sid, nil)
+	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	var open struct {
-		Sid string `json:"sid"`
-	}
-	if len(body) < 2 || json.Unmarshal(body[1:], &open) != nil {
-		t.Fatalf("handshake: %q", body)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	start := time.Now()
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/socket.io/?EIO=4&transport=polling&sid="+open.Sid, nil)
-	res, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ = io.ReadAll(res.Body)
 	res.Body.Close()
 	if d := time.Since(start); string(body) != "2" || d < 300*time.Millisecond {
 		t.Fatalf("long-poll answered %q after %v, want the ping after the 600ms interval", body, d)
