@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { io } from "socket.io-client";
 import {
-  MODES, WEBSOCKET, api, assertKeys, assertNew, assertPayload, assertTimestamp, connect, connectError, delay, nowSec,
+  MODES, WEBSOCKET, api, assertKeys, assertNew, assertPayload, assertTimestamp, connect, connectError, nowSec,
   notify, once, open, rawManager, sign, startHerald, stats, token, uid, waitFor,
 } from "./harness.mjs";
 
@@ -145,7 +145,9 @@ describe("a refused socket gets nothing", () => {
     assert.equal((await api(server, "POST", "/v1/emit", { event: "hello", data: {}, broadcast: true })).status, 202);
     assert.equal((await api(server, "POST", "/v1/emit", { event: "hello", data: {}, userId: user })).status, 202);
     await notify(server, user);
-    await delay(400);
+    // The next ping leaves after them on the same connection: by then
+    // anything sent to this session has arrived.
+    await once(m.engine, "ping", 5000);
     assert.equal(m.packets.length, bad.length, `only the CONNECT_ERRORs: ${JSON.stringify(m.packets)}`);
     assert.deepEqual(await stats(server), { connectedUsers: 0, sockets: 0 });
 

@@ -241,6 +241,20 @@ export async function stats(server) {
   return res.body;
 }
 
+// settle resolves once each of sockets has received everything the server
+// sent user (of tenant) before the call: it emits a marker event to the
+// user through the API and waits for it on each socket, whose events
+// arrive in order. It replaces sleeping before a check that nothing else
+// came.
+export async function settle(server, user, sockets, { tenant } = {}) {
+  const id = uid("settle");
+  const body = { event: "test:settle", data: { id }, userId: user };
+  if (tenant !== undefined) body.tenantId = tenant;
+  const res = await api(server, "POST", "/v1/emit", body);
+  assert.equal(res.status, 202, JSON.stringify(res.body));
+  await Promise.all(sockets.map((s) => s.inbox.take("test:settle", { where: (d) => d.id === id })));
+}
+
 // ---------------------------------------------------------------- sockets
 
 // Inbox records every event a socket receives, in order, so that tests can
