@@ -8,6 +8,7 @@ import { describe, it } from "node:test";
 import { MODES, api, connect, listAll, startHerald, tempDB, token, uid, waitFor } from "./harness.mjs";
 
 const DRAIN_MS = 2000;
+const DELIVERY_MS = 1000; // for a close to travel, on a loaded machine
 
 describe("drain", { timeout: 30000 }, () => {
   it("SIGTERM: handshakes and /readyz 503 within 100 ms, every client closed within the drain period, nothing acknowledged lost", async (t) => {
@@ -17,7 +18,8 @@ describe("drain", { timeout: 30000 }, () => {
     const clients = [];
     for (const [i, user] of users.entries()) {
       const s = await connect(t, server, MODES[i % MODES.length], token(user));
-      s.closed = new Promise((resolve) => s.on("disconnect", (reason) => resolve({ at: Date.now(), reason })));
+      const mode = MODES[i % MODES.length].name;
+      s.closed = new Promise((resolve) => s.on("disconnect", (reason) => resolve({ at: Date.now(), reason, mode })));
       clients.push(s);
     }
 
@@ -45,10 +47,13 @@ describe("drain", { timeout: 30000 }, () => {
     assert.equal(handshake.status, 503, "a new handshake 100ms after SIGTERM");
     assert.equal(typeof (await handshake.json()).message, "string", "the 503 has a JSON error");
 
+    // herald closes the last one within the period; what it takes the
+    // close to reach the client (a polling client gets it on its next
+    // poll) is allowed for on top.
     const closes = await Promise.all(clients.map((s) => s.closed));
     for (const c of closes) {
       assert.equal(c.reason, "transport close", "a drained client reconnects by itself");
-      assert.ok(c.at - sigterm <= DRAIN_MS + 300, `a client closed ${c.at - sigterm}ms after SIGTERM, drain period ${DRAIN_MS}ms`);
+      assert.ok(c.at - sigterm <= DRAIN_MS + DELIVERY_MS, `a ${c.mode} client closed ${c.at - sigterm}ms after SIGTERM, drain period ${DRAIN_MS}ms`);
     }
     const spread = Math.max(...closes.map((c) => c.at)) - Math.min(...closes.map((c) => c.at));
     assert.ok(spread >= DRAIN_MS / 3, `clients closed within ${spread}ms of each other: not spread over the drain period`);
