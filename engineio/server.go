@@ -61,6 +61,7 @@ type Server struct {
 	shards [64]sessionShard
 
 	opened, closed, slow atomic.Uint64
+	refusing             atomic.Bool // set by StopAccepting
 
 	closeOnce sync.Once
 }
@@ -197,7 +198,19 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// StopAccepting makes every later handshake fail with 503 and a JSON
+// error, so that clients (and load balancers) go elsewhere while the
+// sessions already open are served on. It is the first step of a drain
+// (lame duck); it cannot be undone.
+func (srv *Server) StopAccepting() { srv.refusing.Store(true) }
+
 func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport string) {
+	if srv.refusing.Load() {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(`{"code":503,"message":"Server is shutting down"}`))
+		return
+	}
 	if r.Method != http.MethodGet {
 		writeError(w, errBadHandshakeMethod)
 		return

@@ -4,10 +4,13 @@ import (
 	"container/heap"
 	"sync"
 	"time"
+
+	"herald/internal/routines"
 )
 
-// expiry disconnects sockets whose token expired. One goroutine sleeps
-// until the earliest expiry; sockets cost a heap entry, not a timer.
+// expiry disconnects sockets whose token expired. One goroutine, started
+// in the given group, sleeps until the earliest expiry; sockets cost a heap
+// entry, not a timer.
 type expiry struct {
 	mu     sync.Mutex
 	items  expiryHeap
@@ -18,9 +21,11 @@ type expiry struct {
 	expire func(*conn)
 }
 
-func newExpiry(now func() time.Time, expire func(*conn)) *expiry {
+func newExpiry(group *routines.Group, now func() time.Time, expire func(*conn)) *expiry {
 	e := &expiry{wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), now: now, expire: expire}
-	go e.run()
+	if !group.Go(e.run) {
+		close(e.done)
+	}
 	return e
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"herald"
 	"herald/auth"
+	"herald/internal/routines"
 	"herald/socketio"
 )
 
@@ -26,9 +27,13 @@ type Config struct {
 	// PresenceGrace is how long a user whose last socket left stays online,
 	// so that a page reload does not flap. Zero means 3s.
 	PresenceGrace time.Duration
-	// DisablePresence turns off user:online / user:offline events (each is
-	// a broadcast to the user's whole tenant).
+	// DisablePresence refuses presence:subscribe, so that no socket gets
+	// user:online / user:offline. Presence costs nothing for users nobody
+	// watches; this only turns the feature off.
 	DisablePresence bool
+	// PresenceWatchLimit bounds how many users one socket may watch with
+	// presence:subscribe. Zero means 1000.
+	PresenceWatchLimit int
 	// ReplayLimit bounds how many missed notifications one connection
 	// replays. Zero means 1000.
 	ReplayLimit int
@@ -65,16 +70,19 @@ func (nopObserver) Emitted(time.Duration) {}
 
 // Gateway serves the default namespace of a Socket.IO server.
 type Gateway struct {
-	cfg      Config
-	io       *socketio.Server
-	nsp      *socketio.Namespace
-	presence *presence
-	expiry   *expiry
-	order    userOrder     // orders each user's feed changes with their events
-	replays  chan struct{} // replay turns at the store, ReplayConcurrency of them
-	obs      Observer
-	log      *slog.Logger
-	closeOne sync.Once
+	cfg       Config
+	io        *socketio.Server
+	nsp       *socketio.Namespace
+	presence  *presence
+	watchers  watcherRegistry
+	expiry    *expiry
+	order     userOrder     // orders each user's feed changes with their events
+	replays   chan struct{} // replay turns at the store, ReplayConcurrency of them
+	announced announcedIDs
+	obs       Observer
+	log       *slog.Logger
+	routines  routines.Group // every long-lived goroutine of the gateway
+	closeOne  sync.Once
 }
 
 // conn is the gateway's state of one socket, kept as its socket data.
@@ -86,12 +94,19 @@ type conn struct {
 	// Guarded by the expiry's lock.
 	expiresAt   time.Time
 	expiryIndex int
+
+	watchMu  sync.Mutex
+	watching map[userKey]struct{} // users this socket watches (presence:subscribe)
+	gone     bool                 // disconnected: watches no more
 }
 
 // New attaches a gateway to the default namespace of io.
 func New(io *socketio.Server, cfg Config) *Gateway {
 	if cfg.PresenceGrace <= 0 {
 		cfg.PresenceGrace = 3 * time.Second
+	}
+	if cfg.PresenceWatchLimit <= 0 {
+		cfg.PresenceWatchLimit = 1000
 	}
 	if cfg.ReplayLimit <= 0 {
 		cfg.ReplayLimit = 1000
@@ -113,31 +128,34 @@ func New(io *socketio.Server, cfg Config) *Gateway {
 	if g.obs == nil {
 		g.obs = nopObserver{}
 	}
-	if cfg.DisablePresence {
-		g.presence = newPresence(cfg.PresenceGrace, nil, nil)
-	} else {
-		g.presence = newPresence(cfg.PresenceGrace, g.announce(EventUserOnline), g.announce(EventUserOffline))
-	}
-	g.expiry = newExpiry(cfg.Now, g.expire)
+	g.watchers = newLocalWatchers()
+	g.presence = newPresence(cfg.PresenceGrace, g.watchers, g.announcePresence)
+	g.expiry = newExpiry(&g.routines, cfg.Now, g.expire)
 	g.nsp.Use(g.authenticate)
 	g.nsp.OnConnection(g.onConnection)
 	g.nsp.OnDisconnect(g.onDisconnect)
-	g.nsp.On(EventMarkRead, g.onMarkRead)
-	g.nsp.On(EventMarkAllRead, g.onMarkAllRead)
-	g.nsp.On(EventDelete, g.onDelete)
-	g.nsp.On(EventList, g.onList)
-	g.nsp.On(EventCount, g.onUnreadCount)
-	g.nsp.On(EventAuthRefresh, g.onAuthRefresh)
+	g.nsp.On(RequestMarkRead, g.onMarkRead)
+	g.nsp.On(RequestMarkAllRead, g.onMarkAllRead)
+	g.nsp.On(RequestDelete, g.onDelete)
+	g.nsp.On(RequestList, g.onList)
+	g.nsp.On(RequestUnreadCount, g.onUnreadCount)
+	g.nsp.On(RequestAuthRefresh, g.onAuthRefresh)
+	g.nsp.On(RequestPresenceSubscribe, g.onPresenceSubscribe)
+	g.nsp.On(RequestPresenceUnsubscribe, g.onPresenceUnsubscribe)
 	return g
 }
 
-// Close stops the gateway's timers. The Socket.IO server is closed by its owner.
+// Close stops the gateway's goroutines and waits for them. The Socket.IO
+// server is closed by its owner. It is idempotent.
 func (g *Gateway) Close() {
-	g.closeOne.Do(g.expiry.close)
+	g.closeOne.Do(func() {
+		g.expiry.close()
+		g.routines.Wait()
+	})
 }
 
 // userRoom is the internal name of the seed's room user:{userId}, scoped
-// by tenant; tenantRoom holds every socket of a tenant. Rooms that API
+// by tenant; tenantRoom holds every socket of a tenant (for API broadcasts). Rooms that API
 // callers name are scoped the same way, so no room crosses tenants.
 func userRoom(tenant, user string) string { return scopedRoom(tenant, "user:"+user) }
 func tenantRoom(tenant string) string     { return scopedRoom(tenant, "") }
@@ -271,6 +289,7 @@ func (g *Gateway) onDisconnect(s *socketio.Socket, reason string) {
 		return
 	}
 	g.expiry.remove(c)
+	g.unwatchAll(c)
 	g.presence.remove(userKey{c.identity.TenantID, c.identity.UserID})
 }
 
@@ -279,13 +298,6 @@ func (g *Gateway) expire(c *conn) {
 	g.sendNow(c.socket, EventAuthExpired, errorEvent{Message: "Token expired", Code: auth.CodeExpired})
 	g.sendNow(c.socket, EventError, errorEvent{Message: "Token expired", Code: auth.CodeExpired})
 	c.socket.Disconnect(false)
-}
-
-// announce returns a presence callback that tells the user's tenant.
-func (g *Gateway) announce(event string) func(userKey) {
-	return func(k userKey) {
-		g.emit(tenantRoom(k.tenant), event, presenceEvent{k.user, g.now()})
-	}
 }
 
 func (g *Gateway) now() string { return Timestamp(g.cfg.Now()) }

@@ -17,8 +17,13 @@ type idRequest struct {
 	NotificationID string `json:"notificationId"`
 }
 
-func (g *Gateway) storeContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), g.cfg.StoreTimeout)
+// fail answers a failed operation through the ack. Internal errors are
+// logged, as the HTTP API does, and the client gets a generic message.
+func (g *Gateway) fail(e *socketio.Event, err error) {
+	if herald.ErrorCode(err) == herald.EINTERNAL {
+		g.log.Error("socket event", "event", e.Name, "err", err)
+	}
+	e.Ack(failure(err))
 }
 
 // decodeArg reads the event's first argument into v; a missing argument
@@ -40,12 +45,12 @@ func (g *Gateway) onMarkRead(s *socketio.Socket, e *socketio.Event) {
 	var req idRequest
 	err := decodeArg(e, &req)
 	if err == nil {
-		err = g.MarkRead(c.identity, req.NotificationID)
+		err = g.MarkRead(context.Background(), c.identity, req.NotificationID)
 	}
 	if err != nil {
 		// The seed also tells the socket through an error event.
 		g.sendNow(s, EventError, errorEvent{Message: "Error marking the notification as read", Code: herald.ErrorCode(err)})
-		e.Ack(failure(err))
+		g.fail(e, err)
 		return
 	}
 	e.Ack(map[string]any{"success": true})
@@ -53,9 +58,9 @@ func (g *Gateway) onMarkRead(s *socketio.Socket, e *socketio.Event) {
 
 func (g *Gateway) onMarkAllRead(s *socketio.Socket, e *socketio.Event) {
 	g.obs.EventIn(e.Name)
-	n, err := g.MarkAllRead(connOf(s).identity)
+	n, err := g.MarkAllRead(context.Background(), connOf(s).identity)
 	if err != nil {
-		e.Ack(failure(err))
+		g.fail(e, err)
 		return
 	}
 	e.Ack(map[string]any{"success": true, "updated": n})
@@ -66,10 +71,10 @@ func (g *Gateway) onDelete(s *socketio.Socket, e *socketio.Event) {
 	var req idRequest
 	err := decodeArg(e, &req)
 	if err == nil {
-		err = g.Delete(connOf(s).identity, req.NotificationID)
+		err = g.Delete(context.Background(), connOf(s).identity, req.NotificationID)
 	}
 	if err != nil {
-		e.Ack(failure(err))
+		g.fail(e, err)
 		return
 	}
 	e.Ack(map[string]any{"success": true})
@@ -86,10 +91,10 @@ func (g *Gateway) onList(s *socketio.Socket, e *socketio.Event) {
 	var page herald.Page
 	if err == nil {
 		id := connOf(s).identity
-		page, err = g.List(id, herald.ListOptions{Limit: req.Limit, Before: req.Before, UnreadOnly: req.Unread})
+		page, err = g.List(context.Background(), id, herald.ListOptions{Limit: req.Limit, Before: req.Before, UnreadOnly: req.Unread})
 	}
 	if err != nil {
-		e.Ack(failure(err))
+		g.fail(e, err)
 		return
 	}
 	e.Ack(map[string]any{"success": true, "notifications": page.Notifications, "nextCursor": page.NextCursor})
@@ -97,9 +102,9 @@ func (g *Gateway) onList(s *socketio.Socket, e *socketio.Event) {
 
 func (g *Gateway) onUnreadCount(s *socketio.Socket, e *socketio.Event) {
 	g.obs.EventIn(e.Name)
-	n, err := g.UnreadCount(connOf(s).identity)
+	n, err := g.UnreadCount(context.Background(), connOf(s).identity)
 	if err != nil {
-		e.Ack(failure(err))
+		g.fail(e, err)
 		return
 	}
 	e.Ack(map[string]any{"success": true, "unreadCount": n})
@@ -114,7 +119,7 @@ func (g *Gateway) onAuthRefresh(s *socketio.Socket, e *socketio.Event) {
 		Token string `json:"token"`
 	}
 	if err := decodeArg(e, &req); err != nil {
-		e.Ack(failure(err))
+		g.fail(e, err)
 		return
 	}
 	if req.Token == "" {
@@ -127,7 +132,7 @@ func (g *Gateway) onAuthRefresh(s *socketio.Socket, e *socketio.Event) {
 		return
 	}
 	if id.UserID != c.identity.UserID || id.TenantID != c.identity.TenantID {
-		e.Ack(failure(herald.Errorf(herald.EFORBIDDEN, "The token is for another user.")))
+		g.fail(e, herald.Errorf(herald.EFORBIDDEN, "The token is for another user."))
 		return
 	}
 	g.expiry.set(c, exp)

@@ -52,3 +52,38 @@ func (o *userOrder) lock(keys ...userKey) (unlock func()) {
 		}
 	}
 }
+
+// announcedIDs remembers the ids of the idempotent notifications this
+// process announced, so that a retry with the same idempotency key
+// announces a stored notification only if it never was (its create failed
+// after the commit, or the process restarted since). It keeps the latest
+// announcedCap ids: a retry of an older one, or one after a restart, is
+// announced again (at least once, never never).
+type announcedIDs struct {
+	mu   sync.Mutex
+	ids  map[string]struct{}
+	ring []string // insertion order, for eviction
+	next int
+}
+
+const announcedCap = 1 << 16
+
+// add records id and reports whether it was not recorded yet.
+func (a *announcedIDs) add(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, ok := a.ids[id]; ok {
+		return false
+	}
+	if a.ids == nil {
+		a.ids = make(map[string]struct{})
+		a.ring = make([]string, announcedCap)
+	}
+	if old := a.ring[a.next]; old != "" {
+		delete(a.ids, old)
+	}
+	a.ring[a.next] = id
+	a.next = (a.next + 1) % announcedCap
+	a.ids[id] = struct{}{}
+	return true
+}

@@ -7,14 +7,17 @@ import (
 	"herald"
 )
 
-// Event names of the seed's contract (DESIGN.md §1 and §5).
+// Names of the events of the contract (DESIGN.md §1 and §5). Event* are
+// sent by the server to clients; Request* are sent by clients and answered
+// through their acks. RequestUnreadCount has the same name on the wire as
+// EventUnreadCount, as in the seed; the Go names keep the directions apart.
 const (
 	EventAuthenticated       = "authenticated"
 	EventError               = "error"
 	EventNotificationNew     = "notification:new"
 	EventNotificationRead    = "notification:read"
 	EventNotificationAllRead = "notification:all_read"
-	EventNotificationDelete  = "notification:deleted"
+	EventNotificationDeleted = "notification:deleted"
 	EventUnreadCount         = "notification:unread_count"
 	EventDataUpdated         = "data:updated"
 	EventUserOnline          = "user:online"
@@ -24,14 +27,32 @@ const (
 	// Config.ReplayLimit notifications; the older missed ones are in the feed.
 	EventReplayTruncated = "notification:replay_truncated"
 
-	// Client → server events.
-	EventMarkRead    = "notification:mark_read"
-	EventMarkAllRead = "notification:mark_all_read"
-	EventDelete      = "notification:delete"
-	EventList        = "notification:list"
-	EventCount       = "notification:unread_count"
-	EventAuthRefresh = "auth:refresh"
+	RequestMarkRead            = "notification:mark_read"
+	RequestMarkAllRead         = "notification:mark_all_read"
+	RequestDelete              = "notification:delete"
+	RequestList                = "notification:list"
+	RequestUnreadCount         = "notification:unread_count"
+	RequestAuthRefresh         = "auth:refresh"
+	RequestPresenceSubscribe   = "presence:subscribe"
+	RequestPresenceUnsubscribe = "presence:unsubscribe"
 )
+
+// ServerEvents returns the names of every event the gateway sends.
+func ServerEvents() []string {
+	return []string{
+		EventAuthenticated, EventError, EventNotificationNew, EventNotificationRead,
+		EventNotificationAllRead, EventNotificationDeleted, EventUnreadCount, EventDataUpdated,
+		EventUserOnline, EventUserOffline, EventAuthExpired, EventReplayTruncated,
+	}
+}
+
+// Requests returns the names of every client event the gateway answers.
+func Requests() []string {
+	return []string{
+		RequestMarkRead, RequestMarkAllRead, RequestDelete, RequestList, RequestUnreadCount,
+		RequestAuthRefresh, RequestPresenceSubscribe, RequestPresenceUnsubscribe,
+	}
+}
 
 // Timestamp formats t the way JavaScript's Date.toISOString does, as the
 // seed's payloads carry it: UTC with milliseconds.

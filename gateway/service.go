@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"herald"
@@ -75,12 +76,12 @@ func (g *Gateway) emitRaw(rooms []string, event string, data json.RawMessage) er
 
 // IsUserConnected reports whether the user has a socket on this node.
 func (g *Gateway) IsUserConnected(tenant, userID string) bool {
-	return g.presence.sockets(userKey{tenant, userID}) > 0
+	return g.presence.socketsOf(userKey{tenant, userID}) > 0
 }
 
 // UserSocketCount returns the user's sockets on this node.
 func (g *Gateway) UserSocketCount(tenant, userID string) int {
-	return g.presence.sockets(userKey{tenant, userID})
+	return g.presence.socketsOf(userKey{tenant, userID})
 }
 
 // Counts returns the connected users and sockets on this node.
@@ -89,8 +90,15 @@ func (g *Gateway) Counts() (users, sockets int) { return g.presence.counts() }
 // CreateNotifications stores the notifications, then announces each new
 // one to its user's sockets with notification:new and the new unread
 // count. Persist first: a failed emit never loses a stored notification.
-// A notification that already existed (same idempotency key) is returned
-// but not announced again.
+//
+// Whatever commits is announced, whatever becomes of the caller: the store
+// call runs detached from ctx's cancellation (bounded by
+// Config.StoreTimeout), so a caller that gives up while the create waits
+// for its commit does not leave a stored notification unannounced. A
+// notification that already existed (same idempotency key) is returned and
+// announced only if this process has not announced it (it was stored by a
+// call that failed, or before a restart); a retry after an announced create
+// announces nothing again.
 func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotification) ([]herald.Notification, error) {
 	keys := make([]userKey, len(ns))
 	for i, n := range ns {
@@ -100,20 +108,34 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 	// sockets get notification:new in seq order and the latest count last.
 	unlock := g.order.lock(keys...)
 	defer unlock()
+	ctx, cancel := g.writeContext(ctx)
+	defer cancel()
 	created, err := g.cfg.Store.Create(ctx, ns)
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
+	announce := make([]bool, len(created))
 	last := make(map[userKey]int, len(created)) // each user's last new notification
+	var recount []userKey                       // users told of an existing one
 	for i, n := range created {
-		if !n.Existing {
-			last[userKey{n.TenantID, n.UserID}] = i
+		k := userKey{n.TenantID, n.UserID}
+		switch {
+		case !n.Existing:
+			announce[i], last[k] = true, i
+			if ns[i].IdempotencyKey != "" { // only these can come back Existing
+				g.announced.add(n.ID)
+			}
+		case n.Status == herald.StatusUnread && g.announced.add(n.ID):
+			announce[i] = true
+			if !slices.Contains(recount, k) {
+				recount = append(recount, k)
+			}
 		}
 	}
 	ts := g.now()
 	for i, n := range created {
-		if n.Existing {
+		if !announce[i] {
 			continue
 		}
 		k := userKey{n.TenantID, n.UserID}
@@ -123,7 +145,7 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 			continue
 		}
 		g.obs.EventOut(EventNotificationNew)
-		if last[k] == i {
+		if !n.Existing && last[k] == i {
 			// The count, read by the store in the transaction that stored
 			// these, rides with the user's last notification: one write
 			// per socket for both.
@@ -133,6 +155,11 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 			}
 		}
 		g.nsp.To(userRoom(k.tenant, k.user)).Send(e)
+	}
+	for _, k := range recount {
+		if _, told := last[k]; !told { // else the new ones' count covers it
+			g.pushUnreadCount(ctx, k)
+		}
 	}
 	g.obs.Emitted(time.Since(start))
 	return created, nil
@@ -152,12 +179,13 @@ func (g *Gateway) pushUnreadCount(ctx context.Context, k userKey) {
 }
 
 // MarkRead marks one of the user's notifications read and tells every
-// socket of the user.
-func (g *Gateway) MarkRead(id herald.Identity, notificationID string) error {
+// socket of the user. Like every change, it is not abandoned half-way when
+// ctx is cancelled (see writeContext).
+func (g *Gateway) MarkRead(ctx context.Context, id herald.Identity, notificationID string) error {
 	if notificationID == "" {
 		return herald.Errorf(herald.EINVALID, "notificationId is required.")
 	}
-	ctx, cancel := g.storeContext()
+	ctx, cancel := g.writeContext(ctx)
 	defer cancel()
 	if _, err := g.cfg.Store.MarkRead(ctx, id.TenantID, id.UserID, notificationID); err != nil {
 		return err
@@ -172,8 +200,8 @@ func (g *Gateway) MarkRead(id herald.Identity, notificationID string) error {
 
 // MarkAllRead marks all of the user's notifications read and tells every
 // socket of the user.
-func (g *Gateway) MarkAllRead(id herald.Identity) (int, error) {
-	ctx, cancel := g.storeContext()
+func (g *Gateway) MarkAllRead(ctx context.Context, id herald.Identity) (int, error) {
+	ctx, cancel := g.writeContext(ctx)
 	defer cancel()
 	n, err := g.cfg.Store.MarkAllRead(ctx, id.TenantID, id.UserID)
 	if err != nil {
@@ -189,11 +217,11 @@ func (g *Gateway) MarkAllRead(id herald.Identity) (int, error) {
 }
 
 // Delete removes one of the user's notifications and tells every socket.
-func (g *Gateway) Delete(id herald.Identity, notificationID string) error {
+func (g *Gateway) Delete(ctx context.Context, id herald.Identity, notificationID string) error {
 	if notificationID == "" {
 		return herald.Errorf(herald.EINVALID, "notificationId is required.")
 	}
-	ctx, cancel := g.storeContext()
+	ctx, cancel := g.writeContext(ctx)
 	defer cancel()
 	if err := g.cfg.Store.Delete(ctx, id.TenantID, id.UserID, notificationID); err != nil {
 		return err
@@ -205,6 +233,8 @@ func (g *Gateway) Delete(id herald.Identity, notificationID string) error {
 // DeleteByID removes any user's notification (backend services) and tells
 // that user's sockets.
 func (g *Gateway) DeleteByID(ctx context.Context, notificationID string) error {
+	ctx, cancel := g.writeContext(ctx)
+	defer cancel()
 	n, err := g.cfg.Store.DeleteByID(ctx, notificationID)
 	if err != nil {
 		return err
@@ -216,20 +246,33 @@ func (g *Gateway) DeleteByID(ctx context.Context, notificationID string) error {
 func (g *Gateway) announceDeleted(ctx context.Context, tenant, user, notificationID string) {
 	unlock := g.order.lock(userKey{tenant, user})
 	defer unlock()
-	g.emit(userRoom(tenant, user), EventNotificationDelete, notificationDeleted{notificationID, g.now()})
+	g.emit(userRoom(tenant, user), EventNotificationDeleted, notificationDeleted{notificationID, g.now()})
 	g.pushUnreadCount(ctx, userKey{tenant, user})
 }
 
 // List returns a page of the user's feed.
-func (g *Gateway) List(id herald.Identity, opts herald.ListOptions) (herald.Page, error) {
-	ctx, cancel := g.storeContext()
+func (g *Gateway) List(ctx context.Context, id herald.Identity, opts herald.ListOptions) (herald.Page, error) {
+	ctx, cancel := g.readContext(ctx)
 	defer cancel()
 	return g.cfg.Store.List(ctx, id.TenantID, id.UserID, opts)
 }
 
 // UnreadCount returns the user's exact unread count.
-func (g *Gateway) UnreadCount(id herald.Identity) (int, error) {
-	ctx, cancel := g.storeContext()
+func (g *Gateway) UnreadCount(ctx context.Context, id herald.Identity) (int, error) {
+	ctx, cancel := g.readContext(ctx)
 	defer cancel()
 	return g.cfg.Store.UnreadCount(ctx, id.TenantID, id.UserID)
+}
+
+// readContext bounds a store read made for ctx by Config.StoreTimeout.
+func (g *Gateway) readContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, g.cfg.StoreTimeout)
+}
+
+// writeContext is the context of a store change made for ctx: its values,
+// not its cancellation, and Config.StoreTimeout. A change the caller gave up
+// on may still commit, and whatever commits must be announced, so the
+// change and its announcement run to the end together.
+func (g *Gateway) writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), g.cfg.StoreTimeout)
 }

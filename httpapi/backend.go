@@ -8,21 +8,12 @@ import (
 	"unicode/utf8"
 
 	"herald"
+	"herald/gateway"
+	"herald/socketio"
 )
 
 // MaxEventBytes bounds the event name of POST /v1/emit.
 const MaxEventBytes = 128
-
-// reservedEvents are names that Socket.IO clients use for their own events;
-// an emit under one of them would confuse every client.
-var reservedEvents = map[string]bool{
-	"connect":        true,
-	"connect_error":  true,
-	"disconnect":     true,
-	"disconnecting":  true,
-	"newListener":    true,
-	"removeListener": true,
-}
 
 // createRequest is the body of POST /v1/notifications.
 type createRequest struct {
@@ -169,7 +160,7 @@ func (req *emitRequest) validate() error {
 		return herald.Errorf(herald.EINVALID, "event is required.")
 	case len(req.Event) > MaxEventBytes:
 		return herald.Errorf(herald.EINVALID, "event must be at most %d bytes.", MaxEventBytes)
-	case reservedEvents[req.Event]:
+	case socketio.Reserved(req.Event):
 		return herald.Errorf(herald.EINVALID, "event %q is reserved by Socket.IO.", req.Event)
 	}
 	data := strings.TrimSpace(string(req.Data))
@@ -241,6 +232,39 @@ func (a *api) presence(w http.ResponseWriter, r *http.Request) {
 		Online  bool   `json:"online"`
 		Sockets int    `json:"sockets"`
 	}{user, n > 0, n})
+}
+
+// MaxPresenceQuery bounds the userIds of POST /v1/presence/query.
+const MaxPresenceQuery = 1000
+
+// presenceQuery serves POST /v1/presence/query {tenantId?, userIds}: which
+// of those users of the tenant have sockets on this node, {online: [...]},
+// in the order asked. More than MaxPresenceQuery ids is 400.
+func (a *api) presenceQuery(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		TenantID string   `json:"tenantId"`
+		UserIDs  []string `json:"userIds"`
+	}
+	if err := a.decodeBody(w, r, &req); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if len(req.UserIDs) > MaxPresenceQuery {
+		a.writeError(w, r, herald.Errorf(herald.EINVALID, "userIds holds at most %d ids.", MaxPresenceQuery))
+		return
+	}
+	if err := checkID("tenantId", req.TenantID, false); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ids, err := gateway.CheckUserIDs(req.UserIDs)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeJSON(w, r, http.StatusOK, struct {
+		Online []string `json:"online"`
+	}{a.gw.OnlineUsers(req.TenantID, ids)})
 }
 
 // stats serves GET /v1/stats: connected users and sockets on this node.

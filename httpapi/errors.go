@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 
 	"herald"
 	"herald/auth"
@@ -98,6 +99,8 @@ func (a *api) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	var tooLarge *http.MaxBytesError
 	var wrongType *json.UnmarshalTypeError
 	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return herald.Errorf(herald.EINVALID, "The request body did not arrive in time.")
 	case errors.As(err, &tooLarge):
 		return herald.Errorf(herald.ETOOLARGE, "The request body exceeds %d bytes.", a.maxBody)
 	case err == io.EOF:

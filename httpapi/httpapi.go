@@ -11,7 +11,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"herald"
 	"herald/auth"
@@ -78,6 +77,7 @@ func New(cfg Config) http.Handler {
 	a.mux.HandleFunc("DELETE /v1/notifications/{id}", a.backend(a.deleteNotification))
 	a.mux.HandleFunc("POST /v1/emit", a.backend(a.emit))
 	a.mux.HandleFunc("GET /v1/users/{userId}/presence", a.backend(a.presence))
+	a.mux.HandleFunc("POST /v1/presence/query", a.backend(a.presenceQuery))
 	a.mux.HandleFunc("GET /v1/stats", a.backend(a.stats))
 
 	a.mux.HandleFunc("GET /v1/me/notifications", a.user(a.listMine))
@@ -124,8 +124,8 @@ func (a *api) backend(next http.HandlerFunc) http.HandlerFunc {
 			a.writeError(w, r, herald.Errorf(herald.EUNAUTHORIZED, "The backend API is disabled: no API key is configured (HERALD_API_KEY)."))
 			return
 		}
-		key, ok := bearer(r)
-		if !ok {
+		key := auth.BearerToken(r.Header.Get("Authorization"))
+		if key == "" {
 			a.writeError(w, r, herald.Errorf(herald.EUNAUTHORIZED, "An API key is required: Authorization: Bearer <key>."))
 			return
 		}
@@ -146,8 +146,8 @@ type userHandler func(w http.ResponseWriter, r *http.Request, id herald.Identity
 // are 401 with the auth codes token_missing, token_invalid, token_expired.
 func (a *api) user(next userHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		token, ok := bearer(r)
-		if !ok {
+		token := auth.BearerToken(r.Header.Get("Authorization"))
+		if token == "" {
 			a.writeError(w, r, herald.Errorf(auth.CodeMissing, "Authentication token required: Authorization: Bearer <jwt>."))
 			return
 		}
@@ -162,15 +162,4 @@ func (a *api) user(next userHandler) http.HandlerFunc {
 		}
 		next(w, r, id)
 	}
-}
-
-// bearer returns the token of an "Authorization: Bearer <token>" header;
-// false when there is none.
-func bearer(r *http.Request) (string, bool) {
-	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	token = strings.TrimSpace(token)
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return "", false
-	}
-	return token, true
 }

@@ -18,6 +18,7 @@ import (
 	"herald/auth"
 	"herald/gateway"
 	"herald/httpapi"
+	"herald/internal/sockettest"
 	"herald/socketio"
 	"herald/sqlite"
 )
@@ -33,6 +34,7 @@ type env struct {
 	store   *sqlite.DB
 	events  *eventLog
 	logs    *bytes.Buffer
+	io      *socketio.Server
 }
 
 // eventLog is a gateway.Observer that remembers the events emitted.
@@ -87,7 +89,7 @@ func newEnv(t testing.TB, edit ...func(*httpapi.Config)) *env {
 	for _, f := range edit {
 		f(&cfg)
 	}
-	return &env{t: t, handler: httpapi.New(cfg), store: store, events: events, logs: logs}
+	return &env{t: t, handler: httpapi.New(cfg), store: store, events: events, logs: logs, io: io}
 }
 
 // do sends a request; authz is the whole Authorization header ("" for none).
@@ -347,7 +349,7 @@ func TestDeleteByID(t *testing.T) {
 	if _, err := e.get("acme", "u1", n.ID); herald.ErrorCode(err) != herald.ENOTFOUND {
 		t.Fatalf("after delete: got %v, want not_found", err)
 	}
-	if !e.events.has(gateway.EventNotificationDelete) {
+	if !e.events.has(gateway.EventNotificationDeleted) {
 		t.Fatal("notification:deleted was not emitted")
 	}
 	wantError(t, e.backend("DELETE", "/v1/notifications/"+n.ID, ""), 404, herald.ENOTFOUND)
@@ -424,6 +426,66 @@ func TestPresenceAndStats(t *testing.T) {
 	long := strings.Repeat("u", herald.MaxIDBytes+1)
 	wantError(t, e.backend("GET", "/v1/users/"+long+"/presence", ""), 400, herald.EINVALID)
 	wantError(t, e.backend("GET", "/v1/users/%FF/presence", ""), 400, herald.EINVALID)
+}
+
+// socketURL serves the env's Socket.IO server on a loopback port.
+func (e *env) socketURL() string {
+	srv := httptest.NewServer(e.io)
+	e.t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// connect opens a socket of id and waits until the gateway greeted it.
+func (e *env) connect(url string, id herald.Identity) *sockettest.Client {
+	e.t.Helper()
+	c := sockettest.Dial(e.t, url, map[string]string{"token": token(e.t, id, time.Hour)})
+	if _, err := c.WaitEvent(gateway.EventAuthenticated, 1, 10*time.Second); err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+func TestPresenceQuery(t *testing.T) {
+	e := newEnv(t)
+	url := e.socketURL()
+	e.connect(url, herald.Identity{UserID: "u1", TenantID: "acme"})
+	e.connect(url, herald.Identity{UserID: "u3", TenantID: "acme"})
+	e.connect(url, herald.Identity{UserID: "u2", TenantID: "other"})
+	query := func(body string) string {
+		t.Helper()
+		w := e.backend("POST", "/v1/presence/query", body)
+		wantStatus(t, w, http.StatusOK)
+		return strings.TrimSpace(w.Body.String())
+	}
+	if got, want := query(`{"tenantId":"acme","userIds":["u3","u2","u1","u1","nobody"]}`), `{"online":["u3","u1"]}`; got != want {
+		t.Fatalf("query acme: got %s, want %s", got, want)
+	}
+	if got, want := query(`{"userIds":["u1","u2","u3"]}`), `{"online":[]}`; got != want {
+		t.Fatalf("query default tenant: got %s, want %s (same ids, other tenants)", got, want)
+	}
+	if got, want := query(`{"tenantId":"other","userIds":["u1","u2"]}`), `{"online":["u2"]}`; got != want {
+		t.Fatalf("query other: got %s, want %s", got, want)
+	}
+	ids := make([]string, httpapi.MaxPresenceQuery)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%q", fmt.Sprint("u", i))
+	}
+	if got, want := query(`{"tenantId":"acme","userIds":[`+strings.Join(ids, ",")+`]}`), `{"online":["u1","u3"]}`; got != want {
+		t.Fatalf("query of %d ids: got %s, want %s", len(ids), got, want)
+	}
+	ids = append(ids, `"one-more"`)
+	for _, bad := range []string{
+		`{"tenantId":"acme","userIds":[` + strings.Join(ids, ",") + `]}`,
+		`{"tenantId":"acme"}`,
+		`{"userIds":[]}`,
+		`{"userIds":[""]}`,
+		`{"userIds":["` + strings.Repeat("u", herald.MaxIDBytes+1) + `"]}`,
+		`{"userIds":"u1"}`,
+		`{"userIds":["u1"],"extra":1}`,
+	} {
+		wantError(t, e.backend("POST", "/v1/presence/query", bad), 400, herald.EINVALID)
+	}
+	wantError(t, e.do("POST", "/v1/presence/query", "", `{"userIds":["u1"]}`), 401, herald.EUNAUTHORIZED)
 }
 
 func TestUserAuth(t *testing.T) {

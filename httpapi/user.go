@@ -30,7 +30,7 @@ func (a *api) listMine(w http.ResponseWriter, r *http.Request, id herald.Identit
 		}
 		opts.UnreadOnly = b
 	}
-	page, err := a.gw.List(id, opts)
+	page, err := a.gw.List(r.Context(), id, opts)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -40,7 +40,7 @@ func (a *api) listMine(w http.ResponseWriter, r *http.Request, id herald.Identit
 
 // unreadCount serves GET /v1/me/unread-count.
 func (a *api) unreadCount(w http.ResponseWriter, r *http.Request, id herald.Identity) {
-	n, err := a.gw.UnreadCount(id)
+	n, err := a.gw.UnreadCount(r.Context(), id)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -54,7 +54,7 @@ func (a *api) unreadCount(w http.ResponseWriter, r *http.Request, id herald.Iden
 // tenant's notification is 404 not_found and stays as it is.
 func (a *api) markRead(w http.ResponseWriter, r *http.Request, id herald.Identity) {
 	nid := r.PathValue("id")
-	if err := a.gw.MarkRead(id, nid); err != nil {
+	if err := a.gw.MarkRead(r.Context(), id, nid); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -66,7 +66,7 @@ func (a *api) markRead(w http.ResponseWriter, r *http.Request, id herald.Identit
 
 // markAllRead serves POST /v1/me/notifications/read-all.
 func (a *api) markAllRead(w http.ResponseWriter, r *http.Request, id herald.Identity) {
-	n, err := a.gw.MarkAllRead(id)
+	n, err := a.gw.MarkAllRead(r.Context(), id)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -79,7 +79,7 @@ func (a *api) markAllRead(w http.ResponseWriter, r *http.Request, id herald.Iden
 // deleteMine serves DELETE /v1/me/notifications/{id}. Another user's or
 // tenant's notification is 404 not_found and stays as it is.
 func (a *api) deleteMine(w http.ResponseWriter, r *http.Request, id herald.Identity) {
-	if err := a.gw.Delete(id, r.PathValue("id")); err != nil {
+	if err := a.gw.Delete(r.Context(), id, r.PathValue("id")); err != nil {
 		a.writeError(w, r, err)
 		return
 	}

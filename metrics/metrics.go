@@ -17,16 +17,10 @@ import (
 // OtherEvent is the event label of every event name outside the contract.
 const OtherEvent = "other"
 
-// knownEvents are the event names of the contract (DESIGN §1, §5); each is
-// its own label value, anything else counts as OtherEvent.
-var knownEvents = []string{
-	gateway.EventAuthenticated, gateway.EventError, gateway.EventNotificationNew,
-	gateway.EventNotificationRead, gateway.EventNotificationAllRead, gateway.EventNotificationDelete,
-	gateway.EventUnreadCount, gateway.EventDataUpdated, gateway.EventUserOnline,
-	gateway.EventUserOffline, gateway.EventAuthExpired,
-	gateway.EventMarkRead, gateway.EventMarkAllRead, gateway.EventDelete,
-	gateway.EventList, gateway.EventCount, gateway.EventAuthRefresh,
-}
+// knownEvents are the event names of the contract, both directions, as
+// the gateway lists them; each is its own label value, anything else counts
+// as OtherEvent.
+var knownEvents = append(gateway.ServerEvents(), gateway.Requests()...)
 
 // Sources are read when Prometheus scrapes, so that the numbers come from
 // their owners instead of being copied. A nil field leaves its metric out.

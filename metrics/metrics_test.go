@@ -36,14 +36,14 @@ func wantMetrics(t *testing.T, reg *prometheus.Registry, want string, names ...s
 
 func TestEventsHaveBoundedLabels(t *testing.T) {
 	m, reg := newMetrics(t, metrics.Sources{})
-	m.EventIn(gateway.EventMarkRead)
-	m.EventIn(gateway.EventMarkRead)
+	m.EventIn(gateway.RequestMarkRead)
+	m.EventIn(gateway.RequestMarkRead)
 	m.EventIn("made-up")
 	m.EventOut(gateway.EventNotificationNew)
 	for i := range 1000 { // backend event names do not become label values
 		m.EventOut("custom:" + string(rune('a'+i%26)) + strings.Repeat("x", i%7))
 	}
-	if got, want := value(t, reg, "herald_events_in_total", gateway.EventMarkRead), 2.0; got != want {
+	if got, want := value(t, reg, "herald_events_in_total", gateway.RequestMarkRead), 2.0; got != want {
 		t.Fatalf("mark_read in: got %v, want %v", got, want)
 	}
 	if got := value(t, reg, "herald_events_in_total", metrics.OtherEvent); got != 1 {
@@ -59,8 +59,13 @@ func TestEventsHaveBoundedLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 17 { // 16 distinct contract names (unread_count goes both ways) + other
-		t.Fatalf("events_out series: got %d, want 17", n)
+	// 19 distinct contract names (unread_count goes both ways) + other.
+	if n != 20 {
+		t.Fatalf("events_out series: got %d, want 20", n)
+	}
+	m.EventOut(gateway.EventReplayTruncated)
+	if got := value(t, reg, "herald_events_out_total", gateway.EventReplayTruncated); got != 1 {
+		t.Fatalf("%s out: got %v, want 1 (not %s)", gateway.EventReplayTruncated, got, metrics.OtherEvent)
 	}
 }
 
@@ -239,7 +244,7 @@ func TestConcurrentUse(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 1000 {
-				m.EventIn(gateway.EventList)
+				m.EventIn(gateway.RequestList)
 				m.EventOut("x")
 				m.Emitted(time.Millisecond)
 			}

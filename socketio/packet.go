@@ -59,6 +59,11 @@ var reservedEvents = map[string]bool{
 	"disconnecting": true, "newListener": true, "removeListener": true,
 }
 
+// Reserved reports whether name is one of the event names that Socket.IO
+// keeps for itself ("connect", "disconnect", ...): clients may not emit
+// them, and an event sent under one would confuse every client.
+func Reserved(name string) bool { return reservedEvents[name] }
+
 // Decode parses the text form of a packet: type, [attachments "-"],
 // [namespace ","], [ack id], [JSON]. The payload is checked against the
 // packet type as the reference parser does. Data aliases b.

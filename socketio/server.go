@@ -19,6 +19,10 @@ type Options struct {
 	// ConnectTimeout is how long a client may take to connect to a
 	// namespace before it is dropped. Zero means 45s.
 	ConnectTimeout time.Duration
+	// MaxPendingPerAddr bounds the sessions of one source IP that have not
+	// connected to a namespace yet (not authenticated); a handshake over it
+	// is refused with 403. Zero means 64; negative means no bound.
+	MaxPendingPerAddr int
 	// NewAdapter makes the room adapter of each namespace. Nil means
 	// NewMemoryAdapter.
 	NewAdapter func(*Namespace) Adapter
@@ -35,7 +39,8 @@ type Server struct {
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
 
-	pending *deadlines // clients that have not connected to a namespace yet
+	pending  *deadlines // clients that have not connected to a namespace yet
+	unauthed pendingByAddr
 
 	writeBudget int // bytes that may wait for one client, held packets included
 	maxPayload  int // bytes of one packet, attachments included
@@ -52,10 +57,23 @@ func NewServer(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.MaxPendingPerAddr == 0 {
+		opts.MaxPendingPerAddr = 64
+	}
 	srv := &Server{opts: opts, nsps: make(map[string]*Namespace), pending: newDeadlines()}
+	srv.unauthed.limit = opts.MaxPendingPerAddr
 	eo := opts.Engine
 	eo.Logger = opts.Logger
 	eo.OnSession = srv.onSession
+	allow := eo.AllowRequest
+	eo.AllowRequest = func(r *http.Request) error {
+		if allow != nil {
+			if err := allow(r); err != nil {
+				return err
+			}
+		}
+		return srv.unauthed.allow(r)
+	}
 	srv.eio = engineio.NewServer(eo)
 	srv.writeBudget = srv.eio.Options().WriteQueueLimit
 	srv.maxPayload = srv.eio.Options().MaxPayload
@@ -116,7 +134,8 @@ func (srv *Server) Close() {
 }
 
 func (srv *Server) onSession(s *engineio.Session, r *http.Request) engineio.Handler {
-	c := &client{srv: srv, sess: s}
+	c := &client{srv: srv, sess: s, addr: hostOf(s.RemoteAddr()), unauthed: true}
+	srv.unauthed.add(c.addr)
 	srv.pending.add(c, time.Now().Add(srv.opts.ConnectTimeout))
 	return c
 }
@@ -134,6 +153,8 @@ type client struct {
 	// binary packets are refused, so that an unauthenticated client
 	// cannot make the server hold attachments.
 	everConnected atomic.Bool
+	addr          string // source IP, for MaxPendingPerAddr
+	unauthed      bool   // counted as pending for addr
 
 	decoder decoder // touched only from OnMessage, which the engine serializes
 }
@@ -232,7 +253,17 @@ func (c *client) added(s *Socket) bool {
 	}
 	c.sockets = append(c.sockets, s)
 	c.everConnected.Store(true)
+	c.countedDone()
 	return true
+}
+
+// countedDone stops counting c as pending for its address. The caller
+// holds c.mu.
+func (c *client) countedDone() {
+	if c.unauthed {
+		c.unauthed = false
+		c.srv.unauthed.done(c.addr)
+	}
 }
 
 func (c *client) removed(s *Socket) {
@@ -250,6 +281,7 @@ func (c *client) removed(s *Socket) {
 func (c *client) OnClose(s *engineio.Session, reason string) {
 	c.mu.Lock()
 	c.closed = true
+	c.countedDone()
 	sockets := append([]*Socket(nil), c.sockets...)
 	c.mu.Unlock()
 	for _, s := range sockets {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,7 @@ import (
 	"herald/engineio"
 	"herald/gateway"
 	"herald/httpapi"
+	"herald/internal/routines"
 	"herald/metrics"
 	"herald/socketio"
 	"herald/sqlite"
@@ -42,6 +44,7 @@ type serveConfig struct {
 	Dev             bool
 	Presence        bool
 	PresenceGrace   time.Duration
+	WatchLimit      int
 	ReplayLimit     int
 	PingInterval    time.Duration
 	PingTimeout     time.Duration
@@ -49,6 +52,10 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	BlockingReads   bool
+	DrainPeriod     time.Duration
+	IdleTimeout     time.Duration
+	BodyTimeout     time.Duration
+	MaxUnauthPerIP  int
 }
 
 func parseServe(args []string) (serveConfig, error) {
@@ -63,13 +70,18 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL, for several nodes (env DATABASE_URL)")
 	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", ""), "Redis URL for cluster mode (env REDIS_URL)")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: make up a JWT secret and API key if unset and print a ready token")
-	fs.BoolVar(&c.Presence, "presence", true, "send user:online / user:offline to the user's tenant")
+	fs.BoolVar(&c.Presence, "presence", true, "answer presence:subscribe: sockets get user:online / user:offline of the users they watch")
+	fs.IntVar(&c.WatchLimit, "presence-watch-limit", 1000, "most users one socket may watch with presence:subscribe")
 	fs.DurationVar(&c.PresenceGrace, "presence-grace", 3*time.Second, "how long a user whose last socket left still counts as online (absorbs page reloads)")
 	fs.IntVar(&c.ReplayLimit, "replay-limit", 1000, "most missed notifications replayed to a client that connects with auth.since")
 	fs.DurationVar(&c.PingInterval, "ping-interval", 25*time.Second, "Engine.IO ping interval")
 	fs.DurationVar(&c.PingTimeout, "ping-timeout", 20*time.Second, "Engine.IO ping timeout")
 	fs.IntVar(&c.MaxPayload, "max-payload", 1_000_000, "largest message a client may send, in bytes")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take after the drain")
+	fs.DurationVar(&c.DrainPeriod, "drain-period", 10*time.Second, "on SIGTERM, the time over which connected clients are closed (spread evenly) after new ones are refused")
+	fs.DurationVar(&c.IdleTimeout, "http-idle-timeout", 60*time.Second, "how long an idle keep-alive HTTP connection stays open")
+	fs.DurationVar(&c.BodyTimeout, "http-body-timeout", 10*time.Second, "how long a request body (API or polling POST) may take to arrive")
+	fs.IntVar(&c.MaxUnauthPerIP, "max-unauthenticated-per-ip", 64, "most connections of one source IP that have not authenticated yet; 0 means no bound")
 	fs.BoolVar(&c.BlockingReads, "blocking-reads", false, "read each websocket from its own goroutine instead of epoll (for measurements)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
@@ -141,17 +153,30 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	httpSrv := &http.Server{Handler: srv.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	httpSrv := newHTTPServer(cfg, srv.handler, log)
+	// Every long-lived goroutine is started in group; the deferred Wait
+	// runs after the deferred cancel has told them to stop, and before the
+	// store closes.
+	var group routines.Group
+	defer group.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	errc := make(chan error, 1)
-	go func() { errc <- httpSrv.Serve(ln) }()
+	group.Go(func() { errc <- httpSrv.Serve(ln) })
 	log.Info("herald listening", "addr", ln.Addr().String(), "store", cfg.DBPath, "cors", cfg.CORSOrigins)
 	if cfg.Dev {
 		printDevBanner(cfg, ln.Addr())
 	}
-	go purgeExpired(ctx, store, log)
+	group.Go(func() { purgeExpired(ctx, store, log) })
 	if addr := os.Getenv("HERALD_PPROF"); addr != "" {
 		// Profiling endpoints on their own (loopback) address, never on the public port.
-		go func() { log.Warn("pprof", "err", http.ListenAndServe(addr, pprofMux())) }()
+		pprofSrv := &http.Server{Addr: addr, Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+		defer pprofSrv.Close()
+		group.Go(func() {
+			if err := pprofSrv.ListenAndServe(); err != http.ErrServerClosed {
+				log.Warn("pprof", "err", err)
+			}
+		})
 	}
 
 	select {
@@ -159,13 +184,19 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	case <-ctx.Done():
 	}
+	// Lame duck: refuse new clients, then close the connected ones over
+	// the drain period so that they reconnect elsewhere without a storm.
+	log.Info("draining", "period", cfg.DrainPeriod.String(), "sockets", srv.io.Of("/").Len())
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), cfg.DrainPeriod+time.Second)
+	srv.drain(drainCtx, cfg.DrainPeriod)
+	cancelDrain()
 	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	// Tell every client to reconnect (elsewhere) by closing its transport
-	// after flushing what is queued (polling clients need the listener for
-	// their last poll); then stop accepting, wait for in-flight API
-	// requests, and close the store (deferred).
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancelShutdown()
+	// Close what is left (sessions that never connected a socket) after
+	// flushing what is queued (polling clients need the listener for their
+	// last poll); then stop listening, wait for in-flight API requests, and
+	// close the store (deferred, after the goroutines).
 	srv.io.Shutdown(shutdownCtx)
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("shutdown", "err", err)
@@ -208,12 +239,26 @@ func purgeExpired(ctx context.Context, store herald.Store, log *slog.Logger) {
 	}
 }
 
+// newHTTPServer returns the HTTP server of herald's port: headers within
+// 10s, each request body within cfg.BodyTimeout, idle keep-alive
+// connections closed after cfg.IdleTimeout. There is no overall read or
+// write timeout: long-polls and websockets live long.
+func newHTTPServer(cfg serveConfig, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           bodyDeadline(h, cfg.BodyTimeout),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
 // server is herald's HTTP surface on one port: Socket.IO, the API, health
 // and metrics.
 type server struct {
-	io      *socketio.Server
-	gateway *gateway.Gateway
-	handler http.Handler
+	io       *socketio.Server
+	gateway  *gateway.Gateway
+	handler  http.Handler
+	draining atomic.Bool // set by drain: /readyz answers 503
 }
 
 func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log *slog.Logger) *server {
@@ -225,7 +270,8 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 			CORS:          engineio.CORS{Origins: cfg.CORSOrigins, Credentials: true},
 			BlockingReads: cfg.BlockingReads,
 		},
-		Logger: log,
+		MaxPendingPerAddr: unauthBound(cfg.MaxUnauthPerIP),
+		Logger:            log,
 	})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -241,7 +287,7 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 	if err != nil {
 		panic(err) // a fresh registry cannot hold duplicates
 	}
-	gw = gateway.New(io, gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, PresenceGrace: cfg.PresenceGrace, ReplayLimit: cfg.ReplayLimit, Observer: m, Logger: log})
+	gw = gateway.New(io, gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, PresenceGrace: cfg.PresenceGrace, PresenceWatchLimit: cfg.WatchLimit, ReplayLimit: cfg.ReplayLimit, Observer: m, Logger: log})
 	api := httpapi.New(httpapi.Config{Gateway: gw, Verifier: verifier, APIKey: cfg.APIKey, Logger: log})
 
 	mux := http.NewServeMux()
@@ -251,7 +297,12 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
+	s := &server{io: io, gateway: gw}
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			http.Error(w, "draining\n", http.StatusServiceUnavailable)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := store.Ping(ctx); err != nil {
@@ -260,7 +311,17 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 		}
 		w.Write([]byte("ready\n"))
 	})
-	return &server{io: io, gateway: gw, handler: mux}
+	s.handler = mux
+	return s
+}
+
+// unauthBound maps --max-unauthenticated-per-ip to socketio's option: 0
+// there means no bound.
+func unauthBound(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
 }
 
 func (s *server) close() {

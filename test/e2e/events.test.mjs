@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import {
-  MODES, ack, api, assertFailure, assertKeys, assertNew, assertNotification, assertPayload, connect, delay, listAll, notify,
+  MODES, ack, api, assertFailure, assertKeys, assertNew, assertNotification, assertPayload, connect, listAll, notify, settle,
   startHerald, token, uid, unreadOf,
 } from "./harness.mjs";
 
@@ -247,7 +247,7 @@ describe("events", { concurrency: true, timeout: 40000 }, () => {
         assert.deepEqual(again.body, first.body);
         assertNotification(first.body.notifications[0], { groupKey: "order-42" });
         await created(tabs, first.body.notifications, 1);
-        await delay(200);
+        await settle(server, a, tabs);
         for (const s of tabs) assert.equal(s.inbox.of("notification:new").length, 1, "announced once");
         assert.equal((await listAll(server, jwtA)).length, 1);
       });
@@ -263,7 +263,7 @@ describe("events", { concurrency: true, timeout: 40000 }, () => {
         for (const s of tabs) {
           await s.inbox.take("notification:new", { where: (d) => d.notification.seq === N });
           await s.inbox.takeThrough("notification:unread_count", { where: (d) => d.unreadCount === N });
-          await delay(100);
+          await settle(server, a, [s]);
           const seqs = s.inbox.of("notification:new").map((d) => d.notification.seq);
           assert.deepEqual(seqs, Array.from({ length: N }, (_, i) => i + 1), "live notifications in seq order");
           assert.equal(s.inbox.of("notification:unread_count").at(-1).unreadCount, N, "the last count is the current one");
@@ -278,13 +278,13 @@ describe("events", { concurrency: true, timeout: 40000 }, () => {
         assert.equal(want, N - 6 - 3 + 4);
         for (const s of tabs) {
           await s.inbox.take("notification:new", { where: (d) => d.notification.seq === N + 4 });
-          await delay(300);
+          await settle(server, a, [s]);
           assert.equal(s.inbox.of("notification:unread_count").at(-1).unreadCount, want, "the last count is the current one");
         }
         // mark_all_read racing creates: the count after both is exact.
         await Promise.all([ack(a1, "notification:mark_all_read"), notify(server, a), notify(server, a)]);
         const final = await unreadOf(server, jwtA);
-        await delay(300);
+        await settle(server, a, tabs);
         for (const s of tabs) assert.equal(s.inbox.of("notification:unread_count").at(-1).unreadCount, final);
       });
     });

@@ -49,8 +49,8 @@ export function tempDB() {
 }
 
 // Every server this file starts gets short heartbeats, so that dead
-// connections are noticed within a test.
-const DEFAULT_FLAGS = ["--ping-interval", "1s", "--ping-timeout", "10s", "--shutdown-timeout", "3s"];
+// connections are noticed within a test, and a short drain on SIGTERM.
+const DEFAULT_FLAGS = ["--ping-interval", "1s", "--ping-timeout", "10s", "--shutdown-timeout", "3s", "--drain-period", "300ms"];
 
 // startHerald spawns `herald serve` on a free port of 127.0.0.1 (PORT=0;
 // the port is read from the "herald listening" log line) with a temp
@@ -239,6 +239,20 @@ export async function stats(server) {
   const res = await api(server, "GET", "/v1/stats");
   assert.equal(res.status, 200);
   return res.body;
+}
+
+// settle resolves once each of sockets has received everything the server
+// sent user (of tenant) before the call: it emits a marker event to the
+// user through the API and waits for it on each socket, whose events
+// arrive in order. It replaces sleeping before a check that nothing else
+// came.
+export async function settle(server, user, sockets, { tenant } = {}) {
+  const id = uid("settle");
+  const body = { event: "test:settle", data: { id }, userId: user };
+  if (tenant !== undefined) body.tenantId = tenant;
+  const res = await api(server, "POST", "/v1/emit", body);
+  assert.equal(res.status, 202, JSON.stringify(res.body));
+  await Promise.all(sockets.map((s) => s.inbox.take("test:settle", { where: (d) => d.id === id })));
 }
 
 // ---------------------------------------------------------------- sockets
