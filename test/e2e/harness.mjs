@@ -499,7 +499,7 @@ export function assertPayload(data, want, what = "payload") {
   assert.deepEqual(rest, want, what);
 }
 
-const NOTIFICATION_KEYS = ["id", "userId", "tenantId", "seq", "type", "title", "message", "data", "status", "createdAt", "readAt", "expiresAt"];
+const NOTIFICATION_KEYS = ["id", "userId", "tenantId", "seq", "type", "title", "message", "data", "status", "createdAt", "readAt", "seenAt", "expiresAt"];
 
 // assertNotification checks the JSON form of a notification (DESIGN §5).
 export function assertNotification(n, want = {}) {
@@ -512,6 +512,7 @@ export function assertNotification(n, want = {}) {
   assert.ok(n.status === "unread" || n.status === "read", `status ${n.status}`);
   assert.match(n.createdAt, ISO);
   if (n.readAt !== null) assert.match(n.readAt, ISO);
+  if (n.seenAt !== null) assert.match(n.seenAt, ISO);
   for (const [k, v] of Object.entries(want)) assert.deepEqual(n[k], v, `notification.${k}`);
 }
 
