@@ -178,17 +178,23 @@ func nullable(s string) *string {
 }
 
 // insert stores the requests' validated notifications in one transaction
-// and sets each request's out. The transaction locks the head rows of all
-// its users, in sorted order, before anything else; so the idempotency keys
-// it then looks up cannot be inserted by anyone else before it commits.
+// and sets each request's out. Groups without idempotency keys take one
+// statement (insertOneStatement); the others lock the head rows of all
+// their users, in sorted order, before anything else, so that the keys
+// they then look up cannot be inserted by anyone else before they commit.
 func (db *DB) insert(ctx context.Context, reqs []*createRequest) error {
 	var keys []userKey
+	keyed := false
 	for _, req := range reqs {
 		for i := range req.ns {
 			keys = append(keys, userKey{req.ns[i].TenantID, req.ns[i].UserID})
+			keyed = keyed || req.ns[i].IdempotencyKey != ""
 		}
 	}
 	users := sortedUsers(keys)
+	if !keyed && len(keys) <= chunkRows {
+		return db.insertOneStatement(ctx, reqs, users)
+	}
 	return db.inTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		now := db.now()
 		heads, err := upsertHeads(ctx, tx, users, now)
@@ -199,53 +205,158 @@ func (db *DB) insert(ctx context.Context, reqs []*createRequest) error {
 		if err != nil {
 			return err
 		}
-		var r rows
-		for _, req := range reqs {
-			req.out = make([]herald.Notification, len(req.ns))
-			for i := range req.ns {
-				in := &req.ns[i]
-				k := userKey{in.TenantID, in.UserID}
-				if in.IdempotencyKey != "" {
-					if n, ok := existing[idemKey{k, in.IdempotencyKey}]; ok {
-						n.Existing = true
-						req.out[i] = n
-						continue
-					}
-				}
-				n, err := newNotification(in, now)
-				if err != nil {
-					return err
-				}
-				h := heads[k]
-				h.lastSeq++
-				h.added++
-				n.Seq = h.lastSeq
-				if n.ExpiresAt != nil && !n.ExpiresAt.After(now) {
-					// expired on arrival: counted, but not visible
-					h.expiredUnread++
-					h.expiredUnseen++
-				}
-				req.out[i] = n
-				r.add(&req.out[i], in)
-				if in.IdempotencyKey != "" {
-					existing[idemKey{k, in.IdempotencyKey}] = n
-				}
-			}
-			// Each call reports its users' counts once its own
-			// notifications are in.
-			for i := range req.out {
-				if n := &req.out[i]; !n.Existing {
-					h := heads[userKey{n.TenantID, n.UserID}]
-					n.UnreadCount = int(h.unread + h.added - h.expiredUnread)
-					n.UnseenCount = int(h.unseen + h.added - h.expiredUnseen)
-				}
-			}
+		r, err := assign(reqs, heads, existing, now)
+		if err != nil {
+			return err
 		}
 		if err := insertRows(ctx, tx, &r, now); err != nil {
 			return err
 		}
 		return updateHeads(ctx, tx, users, heads)
 	})
+}
+
+// assign makes the requests' notifications, created at now, giving each new
+// one the next seq of its user's head, and sets each request's out; a
+// notification whose idempotency key is in existing (or earlier in the
+// group) is returned instead of created. It returns the rows to insert.
+func assign(reqs []*createRequest, heads map[userKey]*head, existing map[idemKey]herald.Notification, now time.Time) (rows, error) {
+	var r rows
+	for _, req := range reqs {
+		req.out = make([]herald.Notification, len(req.ns))
+		for i := range req.ns {
+			in := &req.ns[i]
+			k := userKey{in.TenantID, in.UserID}
+			if in.IdempotencyKey != "" {
+				if n, ok := existing[idemKey{k, in.IdempotencyKey}]; ok {
+					n.Existing = true
+					req.out[i] = n
+					continue
+				}
+			}
+			n, err := newNotification(in, now)
+			if err != nil {
+				return rows{}, err
+			}
+			h := heads[k]
+			h.lastSeq++
+			h.added++
+			n.Seq = h.lastSeq
+			if n.ExpiresAt != nil && !n.ExpiresAt.After(now) {
+				// expired on arrival: counted, but not visible
+				h.expiredUnread++
+				h.expiredUnseen++
+			}
+			req.out[i] = n
+			r.add(&req.out[i], in)
+			if in.IdempotencyKey != "" {
+				existing[idemKey{k, in.IdempotencyKey}] = n
+			}
+		}
+		// Each call reports its users' counts once its own notifications
+		// are in.
+		for i := range req.out {
+			if n := &req.out[i]; !n.Existing {
+				h := heads[userKey{n.TenantID, n.UserID}]
+				n.UnreadCount = int(h.unread + h.added - h.expiredUnread)
+				n.UnseenCount = int(h.unseen + h.added - h.expiredUnseen)
+			}
+		}
+	}
+	return r, nil
+}
+
+// oneStatementQuery stores a group without idempotency keys in a single
+// statement, its own transaction: the upsert of the head rows (in the
+// sorted order of its input) moves each user's last seq by the user's
+// number of new rows and returns it, and each row's seq is counted back
+// from it. It returns the head rows as they are after the insert, with the
+// expired unread and unseen rows counted before it.
+const oneStatementQuery = `WITH h AS (
+	INSERT INTO feeds AS f (tenant_id, user_id, last_seq, unread, unseen)
+	SELECT t, u, n, n, n FROM unnest($1::text[], $2::text[], $3::bigint[]) AS x(t, u, n)
+	ON CONFLICT (tenant_id, user_id) DO UPDATE SET last_seq = f.last_seq + EXCLUDED.last_seq,
+		unread = f.unread + EXCLUDED.unread, unseen = f.unseen + EXCLUDED.unseen
+	RETURNING f.tenant_id, f.user_id, f.last_seq, f.unread, f.unseen,
+		(SELECT count(*) FILTER (WHERE read_at IS NULL) FROM notifications n
+			WHERE n.tenant_id = f.tenant_id AND n.user_id = f.user_id AND n.expires_at <= $4
+			AND n.expires_at IS NOT NULL AND (n.read_at IS NULL OR n.seen_at IS NULL)) AS expired_unread,
+		(SELECT count(*) FILTER (WHERE seen_at IS NULL) FROM notifications n
+			WHERE n.tenant_id = f.tenant_id AND n.user_id = f.user_id AND n.expires_at <= $4
+			AND n.expires_at IS NOT NULL AND (n.read_at IS NULL OR n.seen_at IS NULL)) AS expired_unseen
+), ins AS (
+	INSERT INTO notifications (id, tenant_id, user_id, seq, type, title, message, data, created_at, expires_at, group_key)
+	SELECT x.id, x.t, x.u, h.last_seq - x.back, x.ty, x.ti, x.m, x.d::json, $4, x.e, x.g
+	FROM unnest($5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[], $11::text[], $12::text[],
+		$13::timestamptz[], $14::text[]) AS x(id, t, u, back, ty, ti, m, d, e, g)
+	JOIN h ON h.tenant_id = x.t AND h.user_id = x.u
+)
+SELECT tenant_id, user_id, last_seq, unread, unseen, expired_unread, expired_unseen FROM h`
+
+// insertOneStatement is insert for a group without idempotency keys and
+// with at most chunkRows notifications: one round trip and one commit.
+func (db *DB) insertOneStatement(ctx context.Context, reqs []*createRequest, users []userKey) error {
+	ctx, cancel := context.WithTimeout(ctx, db.txTimeout)
+	defer cancel()
+	now := db.now()
+	// Seqs and counts relative to the heads as they are before the
+	// statement, then moved by what it returns.
+	rel := make(map[userKey]*head, len(users))
+	for _, k := range users {
+		rel[k] = new(head)
+	}
+	r, err := assign(reqs, rel, nil, now)
+	if err != nil {
+		return err
+	}
+	back := make([]int64, len(r.seq))
+	for i, seq := range r.seq {
+		back[i] = rel[userKey{r.tenant[i], r.user[i]}].added - seq
+	}
+	tenants, ids := splitUsers(users)
+	added := make([]int64, len(users))
+	for i, k := range users {
+		added[i] = rel[k].added
+	}
+	var result pgx.Rows
+	for attempt := 0; ; attempt++ {
+		result, err = db.pool.Query(ctx, oneStatementQuery, tenants, ids, added, now,
+			r.id, r.tenant, r.user, back, r.typ, r.title, r.message, r.data, r.expiresAt, r.groupKey)
+		if err == nil {
+			break
+		}
+		if !retryable(err) || attempt == 2 {
+			return wrap(err)
+		}
+	}
+	base := make(map[userKey]head, len(users))
+	for result.Next() {
+		var k userKey
+		var h head
+		if err := result.Scan(&k.tenant, &k.user, &h.lastSeq, &h.unread, &h.unseen, &h.expiredUnread, &h.expiredUnseen); err != nil {
+			result.Close()
+			return wrap(err)
+		}
+		n := rel[k].added
+		h.lastSeq, h.unread, h.unseen = h.lastSeq-n, h.unread-n, h.unseen-n
+		base[k] = h
+	}
+	if err := result.Err(); err != nil {
+		return wrap(err)
+	}
+	if len(base) != len(users) {
+		return fmt.Errorf("stored the heads of %d users, want %d", len(base), len(users))
+	}
+	for _, req := range reqs {
+		for i := range req.out {
+			n := &req.out[i]
+			h := base[userKey{n.TenantID, n.UserID}]
+			n.Seq += h.lastSeq
+			n.UnreadCount += int(h.unread - h.expiredUnread)
+			n.UnseenCount += int(h.unseen - h.expiredUnseen)
+		}
+	}
+	return nil
 }
 
 func newNotification(in *herald.NewNotification, now time.Time) (herald.Notification, error) {

@@ -301,3 +301,7 @@ func (db *DB) now() time.Time {
 	}
 	return time.UnixMilli(t().UnixMilli()).UTC()
 }
+
+// Migrations returns the embedded migration scripts (migrations/*.sql),
+// for tests and tools.
+func Migrations() fs.FS { return migrations }

@@ -385,11 +385,11 @@ type scanner interface{ Scan(dest ...any) error }
 // scanNotification reads one row of the columns select list.
 func scanNotification(row scanner) (herald.Notification, error) {
 	var (
-		n                 herald.Notification
-		createdAt         int64
-		readAt, seenAt    sql.NullInt64
-		expiresAt         sql.NullInt64
-		groupKey          sql.NullString
+		n              herald.Notification
+		createdAt      int64
+		readAt, seenAt sql.NullInt64
+		expiresAt      sql.NullInt64
+		groupKey       sql.NullString
 	)
 	if err := row.Scan(&n.ID, &n.TenantID, &n.UserID, &n.Seq, &n.Type, &n.Title, &n.Message,
 		(*[]byte)(&n.Data), &createdAt, &readAt, &seenAt, &expiresAt, &groupKey); err != nil {
