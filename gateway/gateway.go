@@ -113,12 +113,13 @@ func New(io *socketio.Server, cfg Config) *Gateway {
 	g.nsp.Use(g.authenticate)
 	g.nsp.OnConnection(g.onConnection)
 	g.nsp.OnDisconnect(g.onDisconnect)
-	g.nsp.On(EventMarkRead, g.onMarkRead)
+	g.nsp.On(EventMarkRead, g.onMarkReadEvent)
 	g.nsp.On(EventMarkAllRead, g.onMarkAllRead)
 	g.nsp.On(EventDelete, g.onDelete)
 	g.nsp.On(EventList, g.onList)
 	g.nsp.On(EventCount, g.onUnreadCount)
 	g.nsp.On(EventAuthRefresh, g.onAuthRefresh)
+	g.onFeedEvents()
 	return g
 }
 
@@ -208,7 +209,7 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 	// lock no count is emitted between this read and the Resume.
 	unlock := g.order.lock(k)
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.StoreTimeout)
-	n, err := g.cfg.Store.UnreadCount(ctx, id.TenantID, id.UserID)
+	n, err := g.cfg.Store.Counts(ctx, id.TenantID, id.UserID)
 	cancel()
 	if err != nil {
 		g.log.Error("unread count on connect", "err", err)

@@ -52,7 +52,7 @@ func TestNotificationSeq(t *testing.T) {
 	if got := notificationSeq(e); got != 42 {
 		t.Fatalf("notificationSeq = %d, want 42", got)
 	}
-	other, _ := encodeEvent(EventUnreadCount, unreadCount{3, "ts"})
+	other, _ := encodeEvent(EventUnreadCount, unreadCount{herald.Counts{Unread: 3}, "ts"})
 	if got := notificationSeq(other); got != 0 {
 		t.Fatalf("notificationSeq(unread_count) = %d, want 0", got)
 	}

@@ -87,9 +87,10 @@ type (
 		NotificationID string `json:"notificationId"`
 		Timestamp      string `json:"timestamp"`
 	}
+	// unreadCount is the seed's {unreadCount, timestamp} with unseenCount.
 	unreadCount struct {
-		UnreadCount int    `json:"unreadCount"`
-		Timestamp   string `json:"timestamp"`
+		herald.Counts
+		Timestamp string `json:"timestamp"`
 	}
 	allRead struct {
 		Updated   int    `json:"updated"`

@@ -34,6 +34,8 @@ func status(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case herald.ERATELIMITED:
 		return http.StatusTooManyRequests
+	case herald.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
