@@ -1,12 +1,14 @@
 package main
 
 import (
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"herald/internal/nodetest"
+	"herald/internal/pgtest"
 )
 
 // The end-to-end suite runs the real socket.io-client from npm against real
@@ -59,4 +61,27 @@ func e2eBuild(t *testing.T) string {
 	}
 	t.Logf("built %s (race %v) in %v", filepath.Base(bin), e2eRace, time.Since(start).Round(time.Millisecond))
 	return bin
+}
+
+// TestE2EPostgres runs the same suite with every herald on PostgreSQL: each
+// database the suite asks for is a new schema (named with a prefix of this
+// run's), all dropped at the end. With CI=true a missing PostgreSQL fails.
+func TestE2EPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end suite skipped in -short mode")
+	}
+	server := pgtest.ServerURL(t)
+	prefix := pgtest.NewName("e2e")
+	t.Cleanup(func() { pgtest.DropSchemas(t, server, prefix) })
+	// Small pools: the suite runs many servers at once on one PostgreSQL.
+	u, err := url.Parse(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", "4")
+	u.RawQuery = q.Encode()
+	suite := nodetest.Suite{Dir: e2eDir, Concurrency: e2eConcurrency, Timeout: e2eRunTimeout}
+	bin := e2eBuild(t)
+	t.Log(suite.Run(t, "HERALD_BIN="+bin, "HERALD_E2E_DATABASE_URL="+u.String(), "HERALD_E2E_SCHEMA_PREFIX="+prefix))
 }

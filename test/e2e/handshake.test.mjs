@@ -66,7 +66,7 @@ describe("handshake", { concurrency: true, timeout: 30000 }, () => {
         // Counted before it was told (the seed registers, then emits).
         assert.deepEqual((await api(server, "GET", `/v1/users/${user}/presence`)).body, { userId: user, online: true, sockets: 1 });
         // Then the unread count, and nothing else.
-        assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 0 }, "notification:unread_count");
+        assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 0, unseenCount: 0 }, "notification:unread_count");
         // and the user's own arrival in the tenant (presence); nothing else.
         assertPayload(await s.inbox.take("user:online", { where: (d) => d.userId === user }), { userId: user }, "user:online");
         const others = s.inbox.names().filter((n) => n !== "user:online" && n !== "user:offline");
