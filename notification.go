@@ -224,3 +224,18 @@ func (n *NewNotification) Validate() error {
 	}
 	return nil
 }
+
+// Record is a notification as a store holds it, expired or not, with its
+// idempotency key: what `herald store copy` moves from one store to
+// another. Seq, times, read and seen state are kept as they are.
+type Record struct {
+	Notification
+	IdempotencyKey string
+}
+
+// Head is a user's feed head: the last seq given out, which later
+// notifications continue from even when the notifications are gone.
+type Head struct {
+	TenantID, UserID string
+	LastSeq          int64
+}
