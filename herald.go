@@ -180,7 +180,8 @@ func ClampLimit(limit, def, hi int) int {
 }
 
 // InOrder returns the ids of list that are in set, each once, in list's
-// order; stores use it for the result of MarkReadMany.
+// order, removing them from set; stores use it for the result of
+// MarkReadMany.
 func InOrder(list []string, set map[string]bool) []string {
 	out := make([]string, 0, len(set))
 	for _, id := range list {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"herald"
 )
@@ -266,6 +267,36 @@ func assign(reqs []*createRequest, heads map[userKey]*head, existing map[idemKey
 	return r, nil
 }
 
+// runOneStatement runs oneStatementQuery and returns each user's head as
+// it was before it.
+func runOneStatement(ctx context.Context, pool *pgxpool.Pool, users []userKey, rel map[userKey]*head,
+	tenants, ids []string, added []int64, now time.Time, r *rows, back []int64) (map[userKey]head, error) {
+	result, err := pool.Query(ctx, oneStatementQuery, tenants, ids, added, now,
+		r.id, r.tenant, r.user, back, r.typ, r.title, r.message, r.data, r.expiresAt, r.groupKey)
+	if err != nil {
+		return nil, err
+	}
+	defer result.Close()
+	base := make(map[userKey]head, len(users))
+	for result.Next() {
+		var k userKey
+		var h head
+		if err := result.Scan(&k.tenant, &k.user, &h.lastSeq, &h.unread, &h.unseen, &h.expiredUnread, &h.expiredUnseen); err != nil {
+			return nil, err
+		}
+		n := rel[k].added
+		h.lastSeq, h.unread, h.unseen = h.lastSeq-n, h.unread-n, h.unseen-n
+		base[k] = h
+	}
+	if err := result.Err(); err != nil {
+		return nil, err
+	}
+	if len(base) != len(users) {
+		return nil, fmt.Errorf("stored the heads of %d users, want %d", len(base), len(users))
+	}
+	return base, nil
+}
+
 // oneStatementQuery stores a group without idempotency keys in a single
 // statement, its own transaction: the upsert of the head rows (in the
 // sorted order of its input) moves each user's last seq by the user's
@@ -318,34 +349,15 @@ func (db *DB) insertOneStatement(ctx context.Context, reqs []*createRequest, use
 	for i, k := range users {
 		added[i] = rel[k].added
 	}
-	var result pgx.Rows
+	var base map[userKey]head
 	for attempt := 0; ; attempt++ {
-		result, err = db.pool.Query(ctx, oneStatementQuery, tenants, ids, added, now,
-			r.id, r.tenant, r.user, back, r.typ, r.title, r.message, r.data, r.expiresAt, r.groupKey)
+		base, err = runOneStatement(ctx, db.pool, users, rel, tenants, ids, added, now, &r, back)
 		if err == nil {
 			break
 		}
 		if !retryable(err) || attempt == 2 {
 			return wrap(err)
 		}
-	}
-	base := make(map[userKey]head, len(users))
-	for result.Next() {
-		var k userKey
-		var h head
-		if err := result.Scan(&k.tenant, &k.user, &h.lastSeq, &h.unread, &h.unseen, &h.expiredUnread, &h.expiredUnseen); err != nil {
-			result.Close()
-			return wrap(err)
-		}
-		n := rel[k].added
-		h.lastSeq, h.unread, h.unseen = h.lastSeq-n, h.unread-n, h.unseen-n
-		base[k] = h
-	}
-	if err := result.Err(); err != nil {
-		return wrap(err)
-	}
-	if len(base) != len(users) {
-		return fmt.Errorf("stored the heads of %d users, want %d", len(base), len(users))
 	}
 	for _, req := range reqs {
 		for i := range req.out {
