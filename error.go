@@ -17,6 +17,7 @@ const (
 	ERATELIMITED  = "rate_limited" // too many requests; try again later
 	ETOOLARGE     = "too_large"    // a request body or payload exceeds its byte limit
 	EUNAUTHORIZED = "unauthorized" // missing or bad credentials
+	EUNAVAILABLE  = "unavailable"  // a dependency (the store) cannot be reached now; retry later
 )
 
 // Error is an application error: a code from the list above and a message

@@ -24,11 +24,31 @@ type Identity struct {
 
 // Page sizes and replay batch sizes.
 const (
-	DefaultListLimit   = 20  // List page size when ListOptions.Limit <= 0
-	MaxListLimit       = 100 // List page sizes above this are clamped to it
-	DefaultReplayLimit = 100 // Since batch size when limit <= 0
-	MaxReplayLimit     = 500 // Since batch sizes above this are clamped to it
+	DefaultListLimit   = 20   // List page size when ListOptions.Limit <= 0
+	MaxListLimit       = 100  // List page sizes above this are clamped to it
+	DefaultReplayLimit = 100  // Since batch size when limit <= 0
+	MaxReplayLimit     = 500  // Since batch sizes above this are clamped to it
+	MaxIDsPerCall      = 1000 // notification ids in one MarkReadMany or MarkSeen call
 )
+
+// Counts are a user's exact numbers of unread and of unseen (visible)
+// notifications.
+type Counts struct {
+	Unread int `json:"unreadCount"`
+	Unseen int `json:"unseenCount"`
+}
+
+// CheckIDs reports an empty list or one longer than MaxIDsPerCall as
+// EINVALID; stores call it on the ids of MarkReadMany and MarkSeen.
+func CheckIDs(ids []string) error {
+	switch {
+	case len(ids) == 0:
+		return Errorf(EINVALID, "notificationIds must not be empty.")
+	case len(ids) > MaxIDsPerCall:
+		return Errorf(EINVALID, "notificationIds holds at most %d ids.", MaxIDsPerCall)
+	}
+	return nil
+}
 
 // ListOptions selects a page of a user's feed.
 type ListOptions struct {
@@ -96,6 +116,10 @@ type Store interface {
 	// UnreadCount returns the exact number of the user's unread notifications.
 	UnreadCount(ctx context.Context, tenantID, userID string) (int, error)
 
+	// Counts returns the exact numbers of the user's unread and unseen
+	// notifications, read together.
+	Counts(ctx context.Context, tenantID, userID string) (Counts, error)
+
 	// MarkRead sets one of the user's notifications to read and returns it.
 	// Marking a read notification again succeeds and keeps its first ReadAt.
 	MarkRead(ctx context.Context, tenantID, userID, id string) (Notification, error)
@@ -103,6 +127,23 @@ type Store interface {
 	// MarkAllRead sets all of the user's unread notifications to read and
 	// returns how many changed.
 	MarkAllRead(ctx context.Context, tenantID, userID string) (int, error)
+
+	// MarkReadMany sets those of the given notifications of the user that
+	// are unread to read and returns their ids, in the order given. Ids that
+	// are not the user's, already read or repeated are skipped. An empty
+	// list or more than MaxIDsPerCall ids is EINVALID.
+	MarkReadMany(ctx context.Context, tenantID, userID string, ids []string) ([]string, error)
+
+	// MarkSeen sets those of the given notifications of the user that are
+	// unseen to seen (SeenAt = now) and returns how many changed, with the
+	// same rules for ids as MarkReadMany. Seen is apart from read: it
+	// means the user saw the notification in a list ("opened the bell"),
+	// and neither state changes the other.
+	MarkSeen(ctx context.Context, tenantID, userID string, ids []string) (int, error)
+
+	// MarkAllSeen sets all of the user's unseen notifications to seen and
+	// returns how many changed.
+	MarkAllSeen(ctx context.Context, tenantID, userID string) (int, error)
 
 	// Delete removes one of the user's notifications.
 	Delete(ctx context.Context, tenantID, userID, id string) error
@@ -136,6 +177,20 @@ func ClampLimit(limit, def, hi int) int {
 		return hi
 	}
 	return limit
+}
+
+// InOrder returns the ids of list that are in set, each once, in list's
+// order, removing them from set; stores use it for the result of
+// MarkReadMany.
+func InOrder(list []string, set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for _, id := range list {
+		if set[id] {
+			out = append(out, id)
+			delete(set, id)
+		}
+	}
+	return out
 }
 
 // cursorPrefix versions the cursor format so that it can change later.

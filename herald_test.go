@@ -29,7 +29,7 @@ func TestNotificationJSON(t *testing.T) {
 			},
 			want: `{"id":"n1","userId":"u1","tenantId":"t1","seq":7,"type":"info","title":"Hi","message":"Hello",` +
 				`"data":{"a":1},"status":"read","createdAt":"2024-05-01T10:00:00.000Z",` +
-				`"readAt":"2024-05-01T12:30:00.250Z","expiresAt":"2024-05-01T12:30:00.250Z","groupKey":"g"}`,
+				`"readAt":"2024-05-01T12:30:00.250Z","seenAt":null,"expiresAt":"2024-05-01T12:30:00.250Z","groupKey":"g"}`,
 		},
 		{
 			name: "absent optionals",
@@ -37,7 +37,7 @@ func TestNotificationJSON(t *testing.T) {
 				ID: "n2", UserID: "u1", Seq: 1, Type: "info", Title: "Hi", Status: herald.StatusUnread, CreatedAt: created,
 			},
 			want: `{"id":"n2","userId":"u1","tenantId":"","seq":1,"type":"info","title":"Hi","message":"",` +
-				`"data":null,"status":"unread","createdAt":"2024-05-01T10:00:00.000Z","readAt":null,"expiresAt":null}`,
+				`"data":null,"status":"unread","createdAt":"2024-05-01T10:00:00.000Z","readAt":null,"seenAt":null,"expiresAt":null}`,
 		},
 	}
 	for _, tt := range tests {

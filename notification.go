@@ -31,10 +31,10 @@ const (
 // the public contract (DESIGN §5):
 //
 //	{id, userId, tenantId, seq, type, title, message, data, status,
-//	 createdAt, readAt, expiresAt, groupKey}
+//	 createdAt, readAt, seenAt, expiresAt, groupKey}
 //
 // Times are RFC 3339 in UTC with milliseconds ("2024-05-01T12:00:00.000Z"),
-// readAt and expiresAt are null when absent, data is null when absent and
+// readAt, seenAt and expiresAt are null when absent, data is null when absent and
 // groupKey is omitted when empty.
 type Notification struct {
 	ID       string // opaque, unique in the store
@@ -49,6 +49,7 @@ type Notification struct {
 	// CreatedAt is set by the store, truncated to milliseconds.
 	CreatedAt time.Time
 	ReadAt    *time.Time // nil while unread
+	SeenAt    *time.Time // nil while unseen; apart from ReadAt (see Store.MarkSeen)
 	ExpiresAt *time.Time // nil when the notification never expires
 	GroupKey  string     // lets clients collapse related notifications; may be empty
 
@@ -63,6 +64,9 @@ type Notification struct {
 	// stored, so that announcing them needs no second query. It is not
 	// part of the JSON form.
 	UnreadCount int
+	// UnseenCount is to unseen notifications what UnreadCount is to unread
+	// ones.
+	UnseenCount int
 }
 
 // jsonTime is the one time format of the JSON API, the same as JavaScript's
@@ -82,6 +86,7 @@ type notificationJSON struct {
 	Status    Status          `json:"status"`
 	CreatedAt string          `json:"createdAt"`
 	ReadAt    *string         `json:"readAt"`
+	SeenAt    *string         `json:"seenAt"`
 	ExpiresAt *string         `json:"expiresAt"`
 	GroupKey  string          `json:"groupKey,omitempty"`
 }
@@ -101,6 +106,7 @@ func (n Notification) MarshalJSON() ([]byte, error) {
 		Status:    n.Status,
 		CreatedAt: formatTime(n.CreatedAt),
 		ReadAt:    formatTimePtr(n.ReadAt),
+		SeenAt:    formatTimePtr(n.SeenAt),
 		ExpiresAt: formatTimePtr(n.ExpiresAt),
 		GroupKey:  n.GroupKey,
 	}
@@ -116,6 +122,7 @@ func (n *Notification) UnmarshalJSON(b []byte) error {
 		notificationJSON
 		CreatedAt time.Time  `json:"createdAt"`
 		ReadAt    *time.Time `json:"readAt"`
+		SeenAt    *time.Time `json:"seenAt"`
 		ExpiresAt *time.Time `json:"expiresAt"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
@@ -133,6 +140,7 @@ func (n *Notification) UnmarshalJSON(b []byte) error {
 		Status:    w.Status,
 		CreatedAt: w.CreatedAt,
 		ReadAt:    w.ReadAt,
+		SeenAt:    w.SeenAt,
 		ExpiresAt: w.ExpiresAt,
 		GroupKey:  w.GroupKey,
 	}
@@ -215,4 +223,19 @@ func (n *NewNotification) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Record is a notification as a store holds it, expired or not, with its
+// idempotency key: what `herald store copy` moves from one store to
+// another. Seq, times, read and seen state are kept as they are.
+type Record struct {
+	Notification
+	IdempotencyKey string
+}
+
+// Head is a user's feed head: the last seq given out, which later
+// notifications continue from even when the notifications are gone.
+type Head struct {
+	TenantID, UserID string
+	LastSeq          int64
 }

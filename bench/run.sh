@@ -8,7 +8,9 @@
 #
 # Flags before the scenario go to the runner (bench/cmd/benchall: -servers, -port, -server-cpu,
 # -load-cpu, -herald-bin, -herald-args, -keep-logs, -json); flags after "--" go to the load tool
-# (heraldload). The runner installs the Node reference (npm ci), builds herald, the Go reference and
+# (heraldload). With DATABASE_URL set (or -database-url), herald runs on that PostgreSQL instead of
+# SQLite: DATABASE_URL="postgres://postgres@127.0.0.1:5432/test?search_path=bench1" bench/run.sh notify.
+# The runner installs the Node reference (npm ci), builds herald, the Go reference and
 # the load tool, starts each server fresh pinned to CPU 0, runs the load tool pinned to CPU 1 and
 # prints one table with each server's figures and their ratio to herald's.
 set -euo pipefail

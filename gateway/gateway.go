@@ -134,7 +134,7 @@ func New(io *socketio.Server, cfg Config) *Gateway {
 	g.nsp.Use(g.authenticate)
 	g.nsp.OnConnection(g.onConnection)
 	g.nsp.OnDisconnect(g.onDisconnect)
-	g.nsp.On(RequestMarkRead, g.onMarkRead)
+	g.nsp.On(RequestMarkRead, g.onMarkReadEvent)
 	g.nsp.On(RequestMarkAllRead, g.onMarkAllRead)
 	g.nsp.On(RequestDelete, g.onDelete)
 	g.nsp.On(RequestList, g.onList)
@@ -142,6 +142,7 @@ func New(io *socketio.Server, cfg Config) *Gateway {
 	g.nsp.On(RequestAuthRefresh, g.onAuthRefresh)
 	g.nsp.On(RequestPresenceSubscribe, g.onPresenceSubscribe)
 	g.nsp.On(RequestPresenceUnsubscribe, g.onPresenceUnsubscribe)
+	g.onFeedEvents()
 	return g
 }
 
@@ -245,7 +246,7 @@ func (g *Gateway) resume(s *socketio.Socket, k userKey, lastSeq int64) {
 	// lock no count is emitted between this read and the Resume.
 	unlock := g.order.lock(k)
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.StoreTimeout)
-	n, err := g.cfg.Store.UnreadCount(ctx, k.tenant, k.user)
+	n, err := g.cfg.Store.Counts(ctx, k.tenant, k.user)
 	cancel()
 	if err != nil {
 		g.log.Error("unread count on connect", "err", err)

@@ -102,12 +102,12 @@ func (g *Gateway) onList(s *socketio.Socket, e *socketio.Event) {
 
 func (g *Gateway) onUnreadCount(s *socketio.Socket, e *socketio.Event) {
 	g.obs.EventIn(e.Name)
-	n, err := g.UnreadCount(context.Background(), connOf(s).identity)
+	n, err := g.FeedCounts(context.Background(), connOf(s).identity)
 	if err != nil {
 		g.fail(e, err)
 		return
 	}
-	e.Ack(map[string]any{"success": true, "unreadCount": n})
+	e.Ack(map[string]any{"success": true, "unreadCount": n.Unread, "unseenCount": n.Unseen})
 }
 
 // onAuthRefresh replaces the socket's token by a fresh one for the same

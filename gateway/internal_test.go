@@ -54,7 +54,7 @@ func TestHeldEvent(t *testing.T) {
 	if name, seq := heldEvent(e); name != EventNotificationNew || seq != 42 {
 		t.Fatalf("heldEvent = %q, %d; want %q, 42", name, seq, EventNotificationNew)
 	}
-	other, _ := encodeEvent(EventUnreadCount, unreadCount{3, "ts"})
+	other, _ := encodeEvent(EventUnreadCount, unreadCount{herald.Counts{Unread: 3}, "ts"})
 	if name, seq := heldEvent(other); name != EventUnreadCount || seq != 0 {
 		t.Fatalf("heldEvent(unread_count) = %q, %d", name, seq)
 	}

@@ -43,6 +43,7 @@ func ServerEvents() []string {
 		EventAuthenticated, EventError, EventNotificationNew, EventNotificationRead,
 		EventNotificationAllRead, EventNotificationDeleted, EventUnreadCount, EventDataUpdated,
 		EventUserOnline, EventUserOffline, EventAuthExpired, EventReplayTruncated,
+		EventAllDeleted, EventNotificationSeen,
 	}
 }
 
@@ -51,6 +52,7 @@ func Requests() []string {
 	return []string{
 		RequestMarkRead, RequestMarkAllRead, RequestDelete, RequestList, RequestUnreadCount,
 		RequestAuthRefresh, RequestPresenceSubscribe, RequestPresenceUnsubscribe,
+		RequestDeleteAll, RequestMarkSeen,
 	}
 }
 
@@ -108,9 +110,10 @@ type (
 		NotificationID string `json:"notificationId"`
 		Timestamp      string `json:"timestamp"`
 	}
+	// unreadCount is the seed's {unreadCount, timestamp} with unseenCount.
 	unreadCount struct {
-		UnreadCount int    `json:"unreadCount"`
-		Timestamp   string `json:"timestamp"`
+		herald.Counts
+		Timestamp string `json:"timestamp"`
 	}
 	allRead struct {
 		Updated   int    `json:"updated"`

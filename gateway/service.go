@@ -149,7 +149,7 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 			// The count, read by the store in the transaction that stored
 			// these, rides with the user's last notification: one write
 			// per socket for both.
-			if c, err := encodeEvent(EventUnreadCount, unreadCount{n.UnreadCount, ts}); err == nil {
+			if c, err := encodeEvent(EventUnreadCount, unreadCount{herald.Counts{Unread: n.UnreadCount, Unseen: n.UnseenCount}, ts}); err == nil {
 				g.obs.EventOut(EventUnreadCount)
 				e = socketio.Concat(e, c)
 			}
@@ -170,7 +170,7 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 // reaches other nodes. The caller holds the user's g.order lock, so that
 // counts leave in the order they were read.
 func (g *Gateway) pushUnreadCount(ctx context.Context, k userKey) {
-	n, err := g.cfg.Store.UnreadCount(ctx, k.tenant, k.user)
+	n, err := g.cfg.Store.Counts(ctx, k.tenant, k.user)
 	if err != nil {
 		g.log.Error("unread count", "err", err)
 		return

@@ -35,6 +35,8 @@ func status(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case herald.ERATELIMITED:
 		return http.StatusTooManyRequests
+	case herald.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

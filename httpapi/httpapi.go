@@ -85,6 +85,7 @@ func New(cfg Config) http.Handler {
 	a.mux.HandleFunc("POST /v1/me/notifications/{id}/read", a.user(a.markRead))
 	a.mux.HandleFunc("POST /v1/me/notifications/read-all", a.user(a.markAllRead))
 	a.mux.HandleFunc("DELETE /v1/me/notifications/{id}", a.user(a.deleteMine))
+	a.feedRoutes()
 	return a
 }
 

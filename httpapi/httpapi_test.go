@@ -533,7 +533,7 @@ func TestUserFeed(t *testing.T) {
 		t.Helper()
 		w := e.as(me, "GET", "/v1/me/unread-count")
 		wantStatus(t, w, http.StatusOK)
-		if got := strings.TrimSpace(w.Body.String()); got != fmt.Sprintf(`{"unreadCount":%d}`, want) {
+		if got := strings.TrimSpace(w.Body.String()); !strings.HasPrefix(got, fmt.Sprintf(`{"unreadCount":%d,"unseenCount":`, want)) {
 			t.Fatalf("unread-count: got %s, want %d", got, want)
 		}
 	}
@@ -583,7 +583,7 @@ func TestOtherUsersNotifications(t *testing.T) {
 		if strings.Contains(w.Body.String(), mine.ID) {
 			t.Fatalf("%+v sees alice's notification: %s", who, w.Body)
 		}
-		if w := e.as(who, "GET", "/v1/me/unread-count"); strings.TrimSpace(w.Body.String()) != `{"unreadCount":0}` {
+		if w := e.as(who, "GET", "/v1/me/unread-count"); strings.TrimSpace(w.Body.String()) != `{"unreadCount":0,"unseenCount":0}` {
 			t.Fatalf("%+v unread-count: got %s, want 0", who, w.Body)
 		}
 	}
@@ -628,7 +628,7 @@ func TestExpiry(t *testing.T) {
 	if len(page.Notifications) != 1 || page.Notifications[0].Title != "kept" {
 		t.Fatalf("list: got %+v, want only the unexpired one", page.Notifications)
 	}
-	if w := e.as(me, "GET", "/v1/me/unread-count"); strings.TrimSpace(w.Body.String()) != `{"unreadCount":1}` {
+	if w := e.as(me, "GET", "/v1/me/unread-count"); strings.TrimSpace(w.Body.String()) != `{"unreadCount":1,"unseenCount":1}` {
 		t.Fatalf("unread-count: got %s, want 1", w.Body)
 	}
 }

@@ -38,16 +38,14 @@ func (a *api) listMine(w http.ResponseWriter, r *http.Request, id herald.Identit
 	a.writeJSON(w, r, http.StatusOK, page)
 }
 
-// unreadCount serves GET /v1/me/unread-count.
+// unreadCount serves GET /v1/me/unread-count: {unreadCount, unseenCount}.
 func (a *api) unreadCount(w http.ResponseWriter, r *http.Request, id herald.Identity) {
-	n, err := a.gw.UnreadCount(r.Context(), id)
+	n, err := a.gw.FeedCounts(r.Context(), id)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	a.writeJSON(w, r, http.StatusOK, struct {
-		UnreadCount int `json:"unreadCount"`
-	}{n})
+	a.writeJSON(w, r, http.StatusOK, n)
 }
 
 // markRead serves POST /v1/me/notifications/{id}/read. Another user's or

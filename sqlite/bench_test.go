@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"herald/storetest"
 	"sync/atomic"
 	"testing"
 
@@ -141,4 +142,10 @@ func BenchmarkList(b *testing.B) {
 			b.Fatalf("List: got %d, %v", len(p.Notifications), err)
 		}
 	}
+}
+
+// BenchmarkCreate32Callers is BenchmarkCreate32Callers of the PostgreSQL
+// store, for comparison: 32 concurrent single creates.
+func BenchmarkCreate32Callers(b *testing.B) {
+	storetest.BenchmarkCreateCallers(b, MustOpenDB(b), 32)
 }

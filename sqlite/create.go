@@ -188,8 +188,8 @@ func (db *DB) insert(ctx context.Context, now time.Time, ns []herald.NewNotifica
 		}
 
 		var seq int64
-		var unread, expired int
-		if err := db.stmts.nextSeq.QueryRowContext(ctx, n.TenantID, n.UserID, now.UnixMilli()).Scan(&seq, &unread, &expired); err != nil {
+		var unread, unseen, expiredUnread, expiredUnseen int
+		if err := db.stmts.nextSeq.QueryRowContext(ctx, n.TenantID, n.UserID, now.UnixMilli()).Scan(&seq, &unread, &unseen, &expiredUnread, &expiredUnseen); err != nil {
 			return nil, err
 		}
 		id, err := uuid.NewV7()
@@ -219,12 +219,15 @@ func (db *DB) insert(ctx context.Context, now time.Time, ns []herald.NewNotifica
 			created.ExpiresAt = &t
 			expiresAt = t.UnixMilli()
 			if !t.After(now) {
-				expired++ // expired on arrival: counted as unread, not as visible
+				// expired on arrival: counted as unread, not as visible
+				expiredUnread++
+				expiredUnseen++
 			}
 		}
-		// The user's unread count once this one is stored: the trigger adds
-		// it to feeds.unread.
-		created.UnreadCount = unread + 1 - expired
+		// The user's counts once this one is stored: the trigger adds it
+		// to feeds.unread and feeds.unseen.
+		created.UnreadCount = unread + 1 - expiredUnread
+		created.UnseenCount = unseen + 1 - expiredUnseen
 		if _, err := db.stmts.insert.ExecContext(ctx,
 			created.ID, n.TenantID, n.UserID, seq, n.Type, n.Title, n.Message,
 			data, now.UnixMilli(), expiresAt, nullString(n.GroupKey), nullString(n.IdempotencyKey),
@@ -237,24 +240,24 @@ func (db *DB) insert(ctx context.Context, now time.Time, ns []herald.NewNotifica
 	return out, nil
 }
 
-// setUnreadCounts gives every new notification of out its user's unread
-// count after the whole call, which insert has set on the user's last one.
+// setUnreadCounts gives every new notification of out its user's counts
+// after the whole call, which insert has set on the user's last one.
 func setUnreadCounts(out []herald.Notification) {
 	if len(out) < 2 {
 		return
 	}
 	type user struct{ tenant, id string }
-	last := make(map[user]int)
+	last := make(map[user]*herald.Notification)
 	for i := len(out) - 1; i >= 0; i-- {
 		n := &out[i]
 		if n.Existing {
 			continue
 		}
 		u := user{n.TenantID, n.UserID}
-		if count, ok := last[u]; ok {
-			n.UnreadCount = count
+		if l, ok := last[u]; ok {
+			n.UnreadCount, n.UnseenCount = l.UnreadCount, l.UnseenCount
 		} else {
-			last[u] = n.UnreadCount
+			last[u] = n
 		}
 	}
 }

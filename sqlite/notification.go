@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -12,7 +13,7 @@ import (
 )
 
 // columns is the select list that scanNotification reads.
-const columns = `id, tenant_id, user_id, seq, type, title, message, data, created_at, read_at, expires_at, group_key`
+const columns = `id, tenant_id, user_id, seq, type, title, message, data, created_at, read_at, seen_at, expires_at, group_key`
 
 // visible is the condition that hides expired notifications; its parameter
 // is the current time in Unix milliseconds.
@@ -28,6 +29,9 @@ type statements struct {
 	byKey       *sql.Stmt
 	markRead    *sql.Stmt
 	markAllRead *sql.Stmt
+	markReadIDs *sql.Stmt
+	markSeenIDs *sql.Stmt
+	markAllSeen *sql.Stmt
 	delete      *sql.Stmt
 	deleteAll   *sql.Stmt
 	deleteByID  *sql.Stmt
@@ -38,6 +42,7 @@ type statements struct {
 	listUnread  *sql.Stmt
 	since       *sql.Stmt
 	unreadCount *sql.Stmt
+	counts      *sql.Stmt
 }
 
 // unreadCountQuery counts a user's unread, unexpired notifications: the
@@ -46,6 +51,15 @@ const unreadCountQuery = `SELECT
 	coalesce((SELECT unread FROM feeds WHERE tenant_id = ?1 AND user_id = ?2), 0) -
 	(SELECT count(*) FROM notifications
 		WHERE tenant_id = ?1 AND user_id = ?2 AND read_at IS NULL AND expires_at <= ?3)`
+
+// countsQuery is unreadCountQuery for both counters.
+const countsQuery = `SELECT
+	coalesce((SELECT unread FROM feeds WHERE tenant_id = ?1 AND user_id = ?2), 0) -
+	(SELECT count(*) FROM notifications
+		WHERE tenant_id = ?1 AND user_id = ?2 AND read_at IS NULL AND expires_at <= ?3),
+	coalesce((SELECT unseen FROM feeds WHERE tenant_id = ?1 AND user_id = ?2), 0) -
+	(SELECT count(*) FROM notifications
+		WHERE tenant_id = ?1 AND user_id = ?2 AND seen_at IS NULL AND expires_at <= ?3)`
 
 // preparer is *sql.DB or *sql.Conn.
 type preparer interface {
@@ -64,8 +78,10 @@ func (s *statements) prepare(ctx context.Context, write *sql.Conn, read *sql.DB)
 		// of its own).
 		{write, &s.nextSeq, `INSERT INTO feeds (tenant_id, user_id, last_seq) VALUES (?1, ?2, 1)
 			ON CONFLICT (tenant_id, user_id) DO UPDATE SET last_seq = last_seq + 1
-			RETURNING last_seq, unread, (SELECT count(*) FROM notifications
-				WHERE tenant_id = ?1 AND user_id = ?2 AND read_at IS NULL AND expires_at <= ?3)`},
+			RETURNING last_seq, unread, unseen, (SELECT count(*) FROM notifications
+				WHERE tenant_id = ?1 AND user_id = ?2 AND read_at IS NULL AND expires_at <= ?3),
+				(SELECT count(*) FROM notifications
+				WHERE tenant_id = ?1 AND user_id = ?2 AND seen_at IS NULL AND expires_at <= ?3)`},
 		{write, &s.insert, `INSERT INTO notifications
 			(id, tenant_id, user_id, seq, type, title, message, data, created_at, expires_at, group_key, idempotency_key)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
@@ -76,6 +92,14 @@ func (s *statements) prepare(ctx context.Context, write *sql.Conn, read *sql.DB)
 			RETURNING ` + columns},
 		{write, &s.markAllRead, `UPDATE notifications SET read_at = ?
 			WHERE tenant_id = ? AND user_id = ? AND read_at IS NULL AND ` + visible},
+		{write, &s.markReadIDs, `UPDATE notifications SET read_at = ?
+			WHERE tenant_id = ? AND user_id = ? AND read_at IS NULL AND ` + visible + `
+			AND id IN (SELECT value FROM json_each(?)) RETURNING id`},
+		{write, &s.markSeenIDs, `UPDATE notifications SET seen_at = ?
+			WHERE tenant_id = ? AND user_id = ? AND seen_at IS NULL AND ` + visible + `
+			AND id IN (SELECT value FROM json_each(?))`},
+		{write, &s.markAllSeen, `UPDATE notifications SET seen_at = ?
+			WHERE tenant_id = ? AND user_id = ? AND seen_at IS NULL AND ` + visible},
 		{write, &s.delete, `DELETE FROM notifications
 			WHERE id = ? AND tenant_id = ? AND user_id = ? AND ` + visible},
 		{write, &s.deleteAll, `DELETE FROM notifications
@@ -99,6 +123,7 @@ func (s *statements) prepare(ctx context.Context, write *sql.Conn, read *sql.DB)
 		// O(1) in the number of unread notifications: the counter kept by
 		// triggers, less the unread ones that have expired but are not purged.
 		{read, &s.unreadCount, unreadCountQuery},
+		{read, &s.counts, countsQuery},
 	}
 	for _, q := range queries {
 		stmt, err := q.db.PrepareContext(ctx, q.query)
@@ -115,6 +140,7 @@ func (s *statements) close() {
 	for _, stmt := range []*sql.Stmt{
 		s.nextSeq, s.insert, s.byKey, s.markRead, s.markAllRead, s.delete, s.deleteAll, s.deleteByID,
 		s.purge, s.get, s.list, s.listUnread, s.since, s.unreadCount,
+		s.markReadIDs, s.markSeenIDs, s.markAllSeen, s.counts,
 	} {
 		if stmt != nil {
 			stmt.Close()
@@ -171,6 +197,74 @@ func (db *DB) UnreadCount(ctx context.Context, tenantID, userID string) (int, er
 	var n int
 	if err := db.stmts.unreadCount.QueryRowContext(ctx, tenantID, userID, db.now().UnixMilli()).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlite: unread count: %w", err)
+	}
+	return n, nil
+}
+
+// Counts implements herald.Store.
+func (db *DB) Counts(ctx context.Context, tenantID, userID string) (herald.Counts, error) {
+	var c herald.Counts
+	if err := db.stmts.counts.QueryRowContext(ctx, tenantID, userID, db.now().UnixMilli()).Scan(&c.Unread, &c.Unseen); err != nil {
+		return c, fmt.Errorf("sqlite: counts: %w", err)
+	}
+	return c, nil
+}
+
+// MarkReadMany implements herald.Store.
+func (db *DB) MarkReadMany(ctx context.Context, tenantID, userID string, ids []string) ([]string, error) {
+	if err := herald.CheckIDs(ids); err != nil {
+		return nil, err
+	}
+	list, _ := json.Marshal(ids)
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	defer db.committed() // a write outside inWriteTx: the WAL may have grown
+	now := db.now().UnixMilli()
+	rows, err := db.stmts.markReadIDs.QueryContext(ctx, now, tenantID, userID, now, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: mark read: %w", err)
+	}
+	defer rows.Close()
+	changed := make(map[string]bool)
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("sqlite: mark read: %w", err)
+		}
+		changed[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: mark read: %w", err)
+	}
+	return herald.InOrder(ids, changed), nil
+}
+
+// MarkSeen implements herald.Store.
+func (db *DB) MarkSeen(ctx context.Context, tenantID, userID string, ids []string) (int, error) {
+	if err := herald.CheckIDs(ids); err != nil {
+		return 0, err
+	}
+	list, _ := json.Marshal(ids)
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	defer db.committed() // a write outside inWriteTx: the WAL may have grown
+	now := db.now().UnixMilli()
+	n, err := rowsAffected(db.stmts.markSeenIDs.ExecContext(ctx, now, tenantID, userID, now, string(list)))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: mark seen: %w", err)
+	}
+	return n, nil
+}
+
+// MarkAllSeen implements herald.Store.
+func (db *DB) MarkAllSeen(ctx context.Context, tenantID, userID string) (int, error) {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	defer db.committed() // a write outside inWriteTx: the WAL may have grown
+	now := db.now().UnixMilli()
+	n, err := rowsAffected(db.stmts.markAllSeen.ExecContext(ctx, now, tenantID, userID, now))
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: mark all seen: %w", err)
 	}
 	return n, nil
 }
@@ -291,13 +385,14 @@ type scanner interface{ Scan(dest ...any) error }
 // scanNotification reads one row of the columns select list.
 func scanNotification(row scanner) (herald.Notification, error) {
 	var (
-		n                 herald.Notification
-		createdAt         int64
-		readAt, expiresAt sql.NullInt64
-		groupKey          sql.NullString
+		n              herald.Notification
+		createdAt      int64
+		readAt, seenAt sql.NullInt64
+		expiresAt      sql.NullInt64
+		groupKey       sql.NullString
 	)
 	if err := row.Scan(&n.ID, &n.TenantID, &n.UserID, &n.Seq, &n.Type, &n.Title, &n.Message,
-		(*[]byte)(&n.Data), &createdAt, &readAt, &expiresAt, &groupKey); err != nil {
+		(*[]byte)(&n.Data), &createdAt, &readAt, &seenAt, &expiresAt, &groupKey); err != nil {
 		return herald.Notification{}, err
 	}
 	n.CreatedAt = time.UnixMilli(createdAt).UTC()
@@ -306,6 +401,10 @@ func scanNotification(row scanner) (herald.Notification, error) {
 		t := time.UnixMilli(readAt.Int64).UTC()
 		n.ReadAt = &t
 		n.Status = herald.StatusRead
+	}
+	if seenAt.Valid {
+		t := time.UnixMilli(seenAt.Int64).UTC()
+		n.SeenAt = &t
 	}
 	if expiresAt.Valid {
 		t := time.UnixMilli(expiresAt.Int64).UTC()

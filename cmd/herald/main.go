@@ -17,6 +17,8 @@ Usage:
   herald token  [flags]   mint a JWT signed with JWT_SECRET (for development and tests)
   herald notify [flags]   create a notification through the HTTP API
   herald bench  [flags]   run a load scenario against a server (see bench/)
+  herald store copy --from herald.db --to postgres://...
+                          move the SQLite store's notifications to PostgreSQL (resumable)
 
 Run 'herald <command> -h' for the flags of a command.
 `
@@ -39,6 +41,8 @@ func main() {
 		err = runNotify(ctx, args, os.Stdout)
 	case "bench":
 		err = runBench(ctx, args)
+	case "store":
+		err = runStore(ctx, args, os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -27,6 +28,7 @@ import (
 	"herald/httpapi"
 	"herald/internal/routines"
 	"herald/metrics"
+	"herald/postgres"
 	"herald/socketio"
 	"herald/sqlite"
 )
@@ -99,9 +101,6 @@ func parseServe(args []string) (serveConfig, error) {
 	if c.JWTSecret == "" && !c.Dev {
 		return c, errors.New("serve: JWT_SECRET is not set; set it to your app's JWT secret, or run with --dev")
 	}
-	if c.DatabaseURL != "" {
-		return c, errors.New("serve: DATABASE_URL (PostgreSQL) is not supported yet; unset it to use the embedded SQLite store")
-	}
 	if c.RedisURL != "" {
 		return c, errors.New("serve: REDIS_URL (cluster mode) is not supported yet; unset it to run one node")
 	}
@@ -137,7 +136,7 @@ func runServe(ctx context.Context, args []string) error {
 		}
 	}
 
-	store, err := sqlite.Open(cfg.DBPath)
+	store, storeName, err := openStore(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("serve: open store: %w", err)
 	}
@@ -163,7 +162,7 @@ func runServe(ctx context.Context, args []string) error {
 	defer cancel()
 	errc := make(chan error, 1)
 	group.Go(func() { errc <- httpSrv.Serve(ln) })
-	log.Info("herald listening", "addr", ln.Addr().String(), "store", cfg.DBPath, "cors", cfg.CORSOrigins)
+	log.Info("herald listening", "addr", ln.Addr().String(), "store", storeName, "cors", cfg.CORSOrigins)
 	if cfg.Dev {
 		printDevBanner(cfg, ln.Addr())
 	}
@@ -202,6 +201,21 @@ func runServe(ctx context.Context, args []string) error {
 		log.Warn("shutdown", "err", err)
 	}
 	return nil
+}
+
+// openStore opens the PostgreSQL store when a database URL is set, else
+// the SQLite file, and returns it with a name for the logs (no password).
+func openStore(ctx context.Context, cfg serveConfig) (herald.Store, string, error) {
+	if cfg.DatabaseURL == "" {
+		db, err := sqlite.Open(cfg.DBPath)
+		return db, "sqlite:" + cfg.DBPath, err
+	}
+	name := "postgres"
+	if u, err := url.Parse(cfg.DatabaseURL); err == nil {
+		name = u.Redacted()
+	}
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{})
+	return db, name, err
 }
 
 func printDevBanner(cfg serveConfig, addr net.Addr) {
@@ -305,11 +319,15 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
+		pool := ""
+		if p, ok := store.(interface{ PoolStatus() string }); ok {
+			pool = p.PoolStatus() + "\n"
+		}
 		if err := store.Ping(ctx); err != nil {
-			http.Error(w, "store unavailable\n", http.StatusServiceUnavailable)
+			http.Error(w, "store unavailable\n"+pool, http.StatusServiceUnavailable)
 			return
 		}
-		w.Write([]byte("ready\n"))
+		w.Write([]byte("ready\n" + pool))
 	})
 	s.handler = mux
 	return s

@@ -26,7 +26,7 @@ async function people(t, mode) {
     connect(t, server, mode, jwtB),
   ]);
   for (const s of [a1, a2, b1]) {
-    assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 0 });
+    assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 0, unseenCount: 0 });
   }
   return { a, b, jwtA, jwtB, a1, a2, b1, tabs: [a1, a2] };
 }
@@ -58,7 +58,7 @@ describe("events", { concurrency: true, timeout: 40000 }, () => {
         assertNotification(n, { userId: a, tenantId: "", seq: 1, type: "order", title: "Order shipped", message: "Order #42 is on its way", data: { orderId: 42, tags: ["x"] }, status: "unread", readAt: null, expiresAt: null });
         for (const s of tabs) {
           assertNew(await s.inbox.take("notification:new"), n);
-          assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 1 }, "notification:unread_count");
+          assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 1, unseenCount: 1 }, "notification:unread_count");
           const names = s.inbox.names().filter((e) => e.startsWith("notification:"));
           assert.deepEqual(names, ["notification:unread_count", "notification:new", "notification:unread_count"], "the count follows the notification");
         }
@@ -74,7 +74,7 @@ describe("events", { concurrency: true, timeout: 40000 }, () => {
         assert.deepEqual(await ack(a1, "notification:mark_read", { notificationId: n1.id }), { success: true });
         for (const s of tabs) {
           assertPayload(await s.inbox.take("notification:read"), { notificationId: n1.id, success: true }, "notification:read");
-          assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 1 }, "notification:unread_count");
+          assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 1, unseenCount: 2 }, "notification:unread_count");
         }
         const feed = await listAll(server, jwtA);
         assert.deepEqual(feed.map((n) => [n.id, n.status]), [[n2.id, "unread"], [n1.id, "read"]]);
@@ -82,7 +82,7 @@ describe("events", { concurrency: true, timeout: 40000 }, () => {
 
         // Marking it again succeeds and keeps the count.
         assert.deepEqual(await ack(a1, "notification:mark_read", { notificationId: n1.id }), { success: true });
-        assertPayload(await a1.inbox.take("notification:unread_count"), { unreadCount: 1 });
+        assertPayload(await a1.inbox.take("notification:unread_count"), { unreadCount: 1, unseenCount: 2 });
         assert.equal(await unreadOf(server, jwtA), 1);
         await seesNothing(b1);
       });
@@ -122,7 +122,7 @@ describe("events", { concurrency: true, timeout: 40000 }, () => {
         assert.deepEqual(await ack(a2, "notification:mark_all_read", {}), { success: true, updated: 3 });
         for (const s of tabs) {
           assertPayload(await s.inbox.take("notification:all_read"), { updated: 3 }, "notification:all_read");
-          assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 0 });
+          assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 0, unseenCount: 3 });
         }
         assert.deepEqual(await ack(a2, "notification:mark_all_read"), { success: true, updated: 0 });
         assert.equal(await unreadOf(server, jwtA), 0);
@@ -138,7 +138,7 @@ describe("events", { concurrency: true, timeout: 40000 }, () => {
         assert.deepEqual(await ack(a1, "notification:delete", { notificationId: n1.id }), { success: true });
         for (const s of tabs) {
           assertPayload(await s.inbox.take("notification:deleted"), { notificationId: n1.id }, "notification:deleted");
-          assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 1 });
+          assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 1, unseenCount: 1 });
         }
         assert.deepEqual((await listAll(server, jwtA)).map((n) => n.id), [n2.id]);
         assertFailure(await ack(a1, "notification:delete", { notificationId: n1.id }), "not_found");
@@ -156,7 +156,7 @@ describe("events", { concurrency: true, timeout: 40000 }, () => {
         assert.equal(res.status, 204);
         for (const s of tabs) {
           assertPayload(await s.inbox.take("notification:deleted"), { notificationId: n.id }, "notification:deleted");
-          assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 0 });
+          assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 0, unseenCount: 0 });
         }
         assert.equal((await api(server, "DELETE", `/v1/notifications/${encodeURIComponent(n.id)}`)).status, 404);
         assert.deepEqual(await listAll(server, jwtA), []);
@@ -197,13 +197,13 @@ describe("events", { concurrency: true, timeout: 40000 }, () => {
         assertFailure(await ack(a1, "notification:list", "nope"), "invalid");
       });
 
-      it("notification:unread_count acks {success, unreadCount}", async (t) => {
+      it("notification:unread_count acks {success, unreadCount, unseenCount}", async (t) => {
         const { a, a1, tabs } = await people(t, mode);
-        assert.deepEqual(await ack(a1, "notification:unread_count", {}), { success: true, unreadCount: 0 });
+        assert.deepEqual(await ack(a1, "notification:unread_count", {}), { success: true, unreadCount: 0, unseenCount: 0 });
         const ns = [await notify(server, a), await notify(server, a)];
         await created(tabs, ns, 2);
-        assert.deepEqual(await ack(a1, "notification:unread_count", {}), { success: true, unreadCount: 2 });
-        assert.deepEqual(await ack(a1, "notification:unread_count"), { success: true, unreadCount: 2 });
+        assert.deepEqual(await ack(a1, "notification:unread_count", {}), { success: true, unreadCount: 2, unseenCount: 2 });
+        assert.deepEqual(await ack(a1, "notification:unread_count"), { success: true, unreadCount: 2, unseenCount: 2 });
       });
 
       it("data:updated {type, data, timestamp} through POST /v1/emit reaches every tab of the user only", async (t) => {

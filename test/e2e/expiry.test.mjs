@@ -44,7 +44,7 @@ describe("token expiry", { concurrency: true, timeout: 30000 }, () => {
         const { jwt, expMs } = expiresSoon(user, 4);
         // Reconnection on: the client must still not come back by itself.
         const s = await connect(t, server, mode, jwt, { reconnection: true, reconnectionDelay: 100 });
-        assert.deepEqual(await ack(s, "notification:unread_count"), { success: true, unreadCount: 0 });
+        assert.deepEqual(await ack(s, "notification:unread_count"), { success: true, unreadCount: 0, unseenCount: 0 });
         await expectExpiry(s, expMs);
         // "io server disconnect" is final: the client gave up reconnecting.
         assert.equal(s.active, false, "no reconnection after an expiry");
@@ -61,7 +61,7 @@ describe("token expiry", { concurrency: true, timeout: 30000 }, () => {
         await delay(Math.max(0, old.expMs + 1000 - Date.now()));
         assert.equal(s.connected, true, "still connected a second after the old exp");
         assert.equal(s.inbox.of("auth:expired").length, 0);
-        assert.deepEqual(await ack(s, "notification:unread_count"), { success: true, unreadCount: 0 });
+        assert.deepEqual(await ack(s, "notification:unread_count"), { success: true, unreadCount: 0, unseenCount: 0 });
         await expectExpiry(s, fresh.expMs);
       });
 

@@ -67,7 +67,7 @@ describe("handshake", { concurrency: true, timeout: 30000 }, () => {
         assert.deepEqual((await api(server, "GET", `/v1/users/${user}/presence`)).body, { userId: user, online: true, sockets: 1 });
         // Then the unread count, and nothing else: no presence either (the
         // socket watches nobody).
-        assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 0 }, "notification:unread_count");
+        assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 0, unseenCount: 0 }, "notification:unread_count");
         assert.deepEqual(s.inbox.names(), ["authenticated", "notification:unread_count"]);
       });
 

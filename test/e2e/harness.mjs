@@ -43,9 +43,23 @@ after(async () => {
   rmSync(tmpRoot, { recursive: true, force: true });
 });
 
-// tempDB returns the path of a fresh SQLite file in this run's temp dir.
+// PG is the PostgreSQL server of the run on PostgreSQL (the Go test runs the
+// suite once per store); empty for the SQLite run. Each database it hands
+// out is a schema of its own, named after SCHEMA_PREFIX, which the Go test
+// drops at the end.
+export const PG = process.env.HERALD_E2E_DATABASE_URL ?? "";
+const SCHEMA_PREFIX = process.env.HERALD_E2E_SCHEMA_PREFIX ?? "e2e";
+
+// tempDB returns a fresh database: the path of a SQLite file in this run's
+// temp dir, or on the PostgreSQL run a URL of a new schema.
 export function tempDB() {
-  return join(tmpRoot, randomBytes(6).toString("hex") + ".db");
+  const name = randomBytes(6).toString("hex");
+  if (PG) {
+    const u = new URL(PG);
+    u.searchParams.set("search_path", `${SCHEMA_PREFIX}_${name}`);
+    return u.toString();
+  }
+  return join(tmpRoot, name + ".db");
 }
 
 // Every server this file starts gets short heartbeats, so that dead
@@ -54,11 +68,12 @@ const DEFAULT_FLAGS = ["--ping-interval", "1s", "--ping-timeout", "10s", "--shut
 
 // startHerald spawns `herald serve` on a free port of 127.0.0.1 (PORT=0;
 // the port is read from the "herald listening" log line) with a temp
-// SQLite file, and resolves once it listens. Options: db (reuse a file),
+// database (tempDB), and resolves once it listens. Options: db (reuse a database),
 // port (reuse a port, for restarts), flags (extra serve flags), env.
 // Servers still running when the file ends are stopped by an after() hook.
 export async function startHerald({ db = tempDB(), port = 0, flags = [], env = {} } = {}) {
-  const proc = spawn(HERALD_BIN, ["serve", "--db", db, ...DEFAULT_FLAGS, ...flags], {
+  const store = db.startsWith("postgres") ? ["--database-url", db] : ["--db", db];
+  const proc = spawn(HERALD_BIN, ["serve", ...store, ...DEFAULT_FLAGS, ...flags], {
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
@@ -513,7 +528,7 @@ export function assertPayload(data, want, what = "payload") {
   assert.deepEqual(rest, want, what);
 }
 
-const NOTIFICATION_KEYS = ["id", "userId", "tenantId", "seq", "type", "title", "message", "data", "status", "createdAt", "readAt", "expiresAt"];
+const NOTIFICATION_KEYS = ["id", "userId", "tenantId", "seq", "type", "title", "message", "data", "status", "createdAt", "readAt", "seenAt", "expiresAt"];
 
 // assertNotification checks the JSON form of a notification (DESIGN §5).
 export function assertNotification(n, want = {}) {
@@ -526,6 +541,7 @@ export function assertNotification(n, want = {}) {
   assert.ok(n.status === "unread" || n.status === "read", `status ${n.status}`);
   assert.match(n.createdAt, ISO);
   if (n.readAt !== null) assert.match(n.readAt, ISO);
+  if (n.seenAt !== null) assert.match(n.seenAt, ISO);
   for (const [k, v] of Object.entries(want)) assert.deepEqual(n[k], v, `notification.${k}`);
 }
 

@@ -48,13 +48,13 @@ describe("isolation", { concurrency: true, timeout: 30000 }, () => {
         assert.deepEqual((await s1.inbox.take("notification:new")).notification, n1b);
         assert.deepEqual((await s2.inbox.take("notification:new")).notification, n2);
         await s1.inbox.takeThrough("notification:unread_count", { where: (d) => d.unreadCount === 2 });
-        assertPayload(await s2.inbox.take("notification:unread_count"), { unreadCount: 1 });
+        assertPayload(await s2.inbox.take("notification:unread_count"), { unreadCount: 1, unseenCount: 1 });
         await seesNothing(s0);
         await Promise.all([s1.inbox.none("notification:new", 200), s2.inbox.none("notification:new", 200)]);
 
-        assert.deepEqual(await ack(s1, "notification:unread_count"), { success: true, unreadCount: 2 });
-        assert.deepEqual(await ack(s2, "notification:unread_count"), { success: true, unreadCount: 1 });
-        assert.deepEqual(await ack(s0, "notification:unread_count"), { success: true, unreadCount: 0 });
+        assert.deepEqual(await ack(s1, "notification:unread_count"), { success: true, unreadCount: 2, unseenCount: 2 });
+        assert.deepEqual(await ack(s2, "notification:unread_count"), { success: true, unreadCount: 1, unseenCount: 1 });
+        assert.deepEqual(await ack(s0, "notification:unread_count"), { success: true, unreadCount: 0, unseenCount: 0 });
         assert.deepEqual((await ack(s2, "notification:list")).notifications.map((n) => n.id), [n2.id]);
         assert.deepEqual((await listAll(server, jwt1)).map((n) => n.id), [n1b.id, n1.id]);
         assert.deepEqual(await listAll(server, jwt0), []);
@@ -118,7 +118,7 @@ describe("isolation", { concurrency: true, timeout: 30000 }, () => {
         assert.deepEqual(await ack(sb, "notification:mark_all_read"), { success: true, updated: 0 });
         const list = await ack(sb, "notification:list", { limit: 100 });
         assert.deepEqual(list.notifications, []);
-        assert.deepEqual(await ack(sb, "notification:unread_count"), { success: true, unreadCount: 0 });
+        assert.deepEqual(await ack(sb, "notification:unread_count"), { success: true, unreadCount: 0, unseenCount: 0 });
         // The same over HTTP with b's JWT.
         const id = encodeURIComponent(n.id);
         const read = await api(server, "POST", `/v1/me/notifications/${id}/read`, undefined, { auth: jwtB });
@@ -140,7 +140,7 @@ describe("isolation", { concurrency: true, timeout: 30000 }, () => {
         assert.equal(feed.length, 1);
         assert.deepEqual(feed[0], n);
         assert.equal(await unreadOf(server, jwtA), 1);
-        assert.deepEqual(await ack(sa, "notification:unread_count"), { success: true, unreadCount: 1 });
+        assert.deepEqual(await ack(sa, "notification:unread_count"), { success: true, unreadCount: 1, unseenCount: 1 });
         await seesNothing(sa);
         // b's own error events carry no data of a's notification.
         for (const e of sb.inbox.of("error")) assert.doesNotMatch(JSON.stringify(e), /secret/);

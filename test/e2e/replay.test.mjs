@@ -29,7 +29,7 @@ describe("replay", { concurrency: true, timeout: 30000 }, () => {
 
         const s = await connect(t, server, mode, jwt, { auth: { since: 0 } });
         for (const n of ns) assertNew(await s.inbox.take("notification:new"), n);
-        assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 3 });
+        assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 3, unseenCount: 3 });
         assert.deepEqual(feedEvents(s), ["authenticated", "notification:new", "notification:new", "notification:new", "notification:unread_count"]);
 
         const list = await ack(s, "notification:list", {});
@@ -41,7 +41,7 @@ describe("replay", { concurrency: true, timeout: 30000 }, () => {
         const user = uid("nosince");
         await notify(server, user);
         const s = await connect(t, server, mode, token(user));
-        assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 1 });
+        assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 1, unseenCount: 1 });
         await s.inbox.none("notification:new", 300);
         assert.deepEqual(feedEvents(s), ["authenticated", "notification:unread_count"]);
       });
@@ -68,10 +68,10 @@ describe("replay", { concurrency: true, timeout: 30000 }, () => {
 
         const s = await connect(t, server, mode, jwt, { auth: { since: lastSeen } });
         for (const n of missed) assertNew(await s.inbox.take("notification:new"), n);
-        assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 5 });
+        assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 5, unseenCount: 6 });
         const live = await notify(server, user, { title: "live" });
         assertNew(await s.inbox.take("notification:new"), live);
-        assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 6 });
+        assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 6, unseenCount: 7 });
         assert.deepEqual(feedEvents(s), [
           "authenticated",
           ...missed.map(() => "notification:new"),
@@ -88,9 +88,9 @@ describe("replay", { concurrency: true, timeout: 30000 }, () => {
         const ns = [await notify(server, user), await notify(server, user)];
         const s = await connect(t, server, mode, jwt, { auth: { since: "1" } });
         assertNew(await s.inbox.take("notification:new"), ns[1]);
-        assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 2 });
+        assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 2, unseenCount: 2 });
         const s2 = await connect(t, server, mode, jwt, { auth: { since: 99 } });
-        assertPayload(await s2.inbox.take("notification:unread_count"), { unreadCount: 2 });
+        assertPayload(await s2.inbox.take("notification:unread_count"), { unreadCount: 2, unseenCount: 2 });
         await s2.inbox.none("notification:new", 200);
       });
 

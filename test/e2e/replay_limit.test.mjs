@@ -19,7 +19,7 @@ describe("replay limit", { timeout: 30000 }, () => {
     const trunc = await s.inbox.take("notification:replay_truncated");
     assert.equal(trunc.lastSeq, ns[2].seq);
     assertTimestamp(trunc.timestamp);
-    assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 5 });
+    assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 5, unseenCount: 5 });
     await s.inbox.none("notification:new", 300);
   });
 
@@ -29,7 +29,7 @@ describe("replay limit", { timeout: 30000 }, () => {
     for (let i = 0; i < 3; i++) ns.push(await notify(server, user, { title: `n${i}` }));
     const s = await connect(t, server, WEBSOCKET, token(user), { auth: { since: 0 } });
     for (const n of ns) assertNew(await s.inbox.take("notification:new"), n);
-    assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 3 });
+    assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 3, unseenCount: 3 });
     await s.inbox.none("notification:replay_truncated", 300);
   });
 });

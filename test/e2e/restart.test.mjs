@@ -30,13 +30,13 @@ describe("restart", { concurrency: true, timeout: 40000 }, () => {
       assert.equal(n5.seq, 5, "seq keeps counting across the restart");
       const s = await connect(t, b, mode, jwt, { auth: { since: n2.seq } });
       for (const n of [n3, n4, n5]) assertNew(await s.inbox.take("notification:new"), n);
-      assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 5 });
+      assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 5, unseenCount: 5 });
       assert.deepEqual(s.inbox.names().filter((e) => !e.startsWith("user:")), [
         "authenticated", "notification:new", "notification:new", "notification:new", "notification:unread_count",
       ]);
       assert.deepEqual((await listAll(b, jwt)).map((n) => n.seq), [5, 4, 3, 2, 1]);
       assert.deepEqual(await ack(s, "notification:mark_read", { notificationId: n1.id }), { success: true });
-      assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 4 });
+      assertPayload(await s.inbox.take("notification:unread_count"), { unreadCount: 4, unseenCount: 5 });
     });
   }
 
@@ -105,7 +105,7 @@ describe("restart", { concurrency: true, timeout: 40000 }, () => {
       assertNew(s.inbox.of("notification:new")[1], c.n2);
       assertNew(s.inbox.of("notification:new")[2], c.n3);
       assert.equal(s.inbox.of("authenticated").length, 2, "authenticated on each connection");
-      assert.deepEqual(await ack(s, "notification:unread_count"), { success: true, unreadCount: 3 });
+      assert.deepEqual(await ack(s, "notification:unread_count"), { success: true, unreadCount: 3, unseenCount: 3 });
     }
   });
 });

@@ -34,18 +34,19 @@ import (
 )
 
 type options struct {
-	scenario   string
-	servers    []string
-	port       int
-	serverCPU  string
-	loadCPU    string
-	secret     string
-	apiKey     string
-	heraldBin  string
-	heraldArgs string
-	keepLogs   bool
-	json       bool
-	loadArgs   []string
+	scenario    string
+	servers     []string
+	port        int
+	serverCPU   string
+	loadCPU     string
+	secret      string
+	apiKey      string
+	heraldBin   string
+	heraldArgs  string
+	databaseURL string
+	keepLogs    bool
+	json        bool
+	loadArgs    []string
 }
 
 func main() {
@@ -78,6 +79,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.heraldBin, "herald-bin", "", "herald binary to run (default: built from ./cmd/herald)")
 	fs.StringVar(&o.heraldArgs, "herald-args", "serve --db {dir}/herald.db --presence=false",
 		"arguments of herald; {dir} is a fresh temporary directory (presence is off: the references have none, and it sends every connect to every user of the tenant)")
+	fs.StringVar(&o.databaseURL, "database-url", os.Getenv("DATABASE_URL"),
+		"PostgreSQL URL given to herald only, as DATABASE_URL (env DATABASE_URL); empty: the SQLite store. Use a fresh database or schema (?search_path=name) per run")
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the temporary directory with the servers' logs")
 	fs.BoolVar(&o.json, "json", false, "print every result as JSON instead of the table")
 	if err := fs.Parse(args); err != nil {
@@ -220,7 +223,7 @@ func prepare(ctx context.Context, root, tmp string, o options, s *server) {
 			return
 		}
 		s.cmd = append([]string{bin}, strings.Fields(strings.ReplaceAll(o.heraldArgs, "{dir}", dir))...)
-		s.env = append(s.env, "CORS_ORIGIN=http://localhost:3000")
+		s.env = append(s.env, "CORS_ORIGIN=http://localhost:3000", "DATABASE_URL="+o.databaseURL)
 	case "node":
 		s.dir = filepath.Join(root, "bench", "reference", "node")
 		if _, err := exec.LookPath("node"); err != nil {
@@ -265,7 +268,7 @@ func measure(ctx context.Context, root, tmp, load string, o options, s *server, 
 	if s.dir != "" {
 		cmd.Dir = s.dir
 	}
-	cmd.Env = append(os.Environ(), s.env...)
+	cmd.Env = append(withoutDatabaseURL(os.Environ()), s.env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -326,6 +329,12 @@ func stopServer(cmd *exec.Cmd) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	syscall.Kill(pgid, syscall.SIGKILL)
+}
+
+// withoutDatabaseURL drops DATABASE_URL from env: only herald gets it, from
+// the -database-url flag.
+func withoutDatabaseURL(env []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "DATABASE_URL=") })
 }
 
 func sh(ctx context.Context, dir string, env []string, name string, args ...string) error {
