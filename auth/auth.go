@@ -120,8 +120,8 @@ type Verifier struct {
 	Now func() time.Time
 
 	cfg    Config
-	static []key  // the secret and the PEM keys, which match any kid
-	jwks   *jwks  // nil without JWKSURL
+	static []key // the secret and the PEM keys, which match any kid
+	jwks   *jwks // nil without JWKSURL
 	parser *jwt.Parser
 }
 
