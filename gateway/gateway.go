@@ -34,8 +34,12 @@ type Config struct {
 	ReplayLimit int
 	// StoreTimeout bounds each store call made for a socket. Zero means 5s.
 	StoreTimeout time.Duration
-	// Observer receives metrics; nil means none.
+	// Observer receives metrics; nil means none. If it is also a
+	// LimitObserver, it is told about refusals.
 	Observer Observer
+	// Limits bound sockets per user, events per socket and handshakes
+	// per address; see Limits for their defaults.
+	Limits Limits
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -67,6 +71,7 @@ type Gateway struct {
 	presence *presence
 	expiry   *expiry
 	order    userOrder // orders each user's feed changes with their events
+	lim      *limiter
 	obs      Observer
 	log      *slog.Logger
 	closeOne sync.Once
@@ -77,6 +82,7 @@ type conn struct {
 	socket   *socketio.Socket
 	identity herald.Identity
 	since    int64 // auth.since, or -1 when absent
+	events   eventBudget
 
 	// Guarded by the expiry's lock.
 	expiresAt   time.Time
@@ -110,15 +116,16 @@ func New(io *socketio.Server, cfg Config) *Gateway {
 		g.presence = newPresence(cfg.PresenceGrace, g.announce(EventUserOnline), g.announce(EventUserOffline))
 	}
 	g.expiry = newExpiry(cfg.Now, g.expire)
-	g.nsp.Use(g.authenticate)
+	g.lim = newLimiter(cfg.Limits, g.obs, g.log)
+	g.nsp.Use(g.admit)
 	g.nsp.OnConnection(g.onConnection)
 	g.nsp.OnDisconnect(g.onDisconnect)
-	g.nsp.On(EventMarkRead, g.onMarkRead)
-	g.nsp.On(EventMarkAllRead, g.onMarkAllRead)
-	g.nsp.On(EventDelete, g.onDelete)
-	g.nsp.On(EventList, g.onList)
-	g.nsp.On(EventCount, g.onUnreadCount)
-	g.nsp.On(EventAuthRefresh, g.onAuthRefresh)
+	g.nsp.On(EventMarkRead, g.limited(g.onMarkRead))
+	g.nsp.On(EventMarkAllRead, g.limited(g.onMarkAllRead))
+	g.nsp.On(EventDelete, g.limited(g.onDelete))
+	g.nsp.On(EventList, g.limited(g.onList))
+	g.nsp.On(EventCount, g.limited(g.onUnreadCount))
+	g.nsp.On(EventAuthRefresh, g.limited(g.onAuthRefresh))
 	return g
 }
 
