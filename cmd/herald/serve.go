@@ -49,6 +49,8 @@ type serveConfig struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	BlockingReads   bool
+	Identity        identitySettings
+	Limits          limitSettings
 }
 
 func parseServe(args []string) (serveConfig, error) {
@@ -72,7 +74,12 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 	fs.BoolVar(&c.BlockingReads, "blocking-reads", false, "read each websocket from its own goroutine instead of epoll (for measurements)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	c.Identity.register(fs)
+	c.Limits.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := c.Limits.check(); err != nil {
 		return c, err
 	}
 	if _, err := strconv.Atoi(*port); err != nil {
@@ -84,8 +91,8 @@ func parseServe(args []string) (serveConfig, error) {
 			c.CORSOrigins = append(c.CORSOrigins, o)
 		}
 	}
-	if c.JWTSecret == "" && !c.Dev {
-		return c, errors.New("serve: JWT_SECRET is not set; set it to your app's JWT secret, or run with --dev")
+	if c.JWTSecret == "" && !c.Identity.hasKey() && !c.Dev {
+		return c, errors.New("serve: no JWT key: set JWT_SECRET to your app's JWT secret, or JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL to your identity provider's keys, or run with --dev")
 	}
 	if c.DatabaseURL != "" {
 		return c, errors.New("serve: DATABASE_URL (PostgreSQL) is not supported yet; unset it to use the embedded SQLite store")
@@ -130,7 +137,7 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: open store: %w", err)
 	}
 	defer store.Close()
-	verifier, err := auth.NewVerifier([]byte(cfg.JWTSecret))
+	verifier, err := cfg.Identity.verifier(cfg.JWTSecret)
 	if err != nil {
 		return err
 	}
@@ -241,11 +248,13 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 	if err != nil {
 		panic(err) // a fresh registry cannot hold duplicates
 	}
-	gw = gateway.New(io, gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, PresenceGrace: cfg.PresenceGrace, ReplayLimit: cfg.ReplayLimit, Observer: m, Logger: log})
-	api := httpapi.New(httpapi.Config{Gateway: gw, Verifier: verifier, APIKey: cfg.APIKey, Logger: log})
+	gw = gateway.New(io, gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, PresenceGrace: cfg.PresenceGrace, ReplayLimit: cfg.ReplayLimit, Observer: m, Logger: log,
+		Limits: cfg.Limits.gateway()})
+	api := httpapi.New(httpapi.Config{Gateway: gw, Verifier: verifier, APIKey: cfg.APIKey, Logger: log,
+		RequestsPerSecond: off(cfg.Limits.APIRate), LimitObserver: m})
 
 	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", io)
+	mux.Handle("/socket.io/", refusedOrigins(io, engineio.CORS{Origins: cfg.CORSOrigins}, m, log))
 	mux.Handle("/v1/", m.Middleware(api))
 	mux.Handle("GET /metrics", metrics.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
