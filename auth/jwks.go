@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"sync"
@@ -39,6 +40,9 @@ type JWKSOptions struct {
 	// tokens say: a flood of tokens with made-up kids costs at most one
 	// fetch per MinInterval. Zero means 10s.
 	MinInterval time.Duration
+	// Logger receives a warning for each failed fetch after the first
+	// (the first fails New); nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // jwksAlgorithms are the algorithms JWKS keys may verify.
@@ -78,6 +82,9 @@ func newJWKS(url string, opts JWKSOptions, now func() time.Time) (*jwks, error) 
 	}
 	if opts.MinInterval <= 0 {
 		opts.MinInterval = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	if opts.Client == nil {
 		opts.Client = &http.Client{}
@@ -147,6 +154,8 @@ func (j *jwks) refresh(force bool) bool {
 	j.lastErr = err
 	if err == nil {
 		j.keys, j.fetchedAt = keys, now
+	} else if !j.fetchedAt.IsZero() {
+		j.opts.Logger.Warn("JWKS fetch failed; keeping the last keys", "url", j.url, "err", err, "keys_age", now.Sub(j.fetchedAt).String())
 	}
 	j.inflight = nil
 	j.mu.Unlock()

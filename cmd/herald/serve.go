@@ -137,7 +137,7 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: open store: %w", err)
 	}
 	defer store.Close()
-	verifier, err := cfg.Identity.verifier(cfg.JWTSecret)
+	verifier, err := cfg.Identity.verifier(cfg.JWTSecret, log)
 	if err != nil {
 		return err
 	}

@@ -46,11 +46,11 @@ func (s *identitySettings) register(fs *flag.FlagSet) {
 func (s *identitySettings) hasKey() bool { return s.PublicKeyFile != "" || s.JWKSURL != "" }
 
 // verifier builds the token verifier of the settings and the secret.
-func (s *identitySettings) verifier(secret string) (*auth.Verifier, error) {
+func (s *identitySettings) verifier(secret string, log *slog.Logger) (*auth.Verifier, error) {
 	cfg := auth.Config{
 		Secret:      []byte(secret),
 		JWKSURL:     s.JWKSURL,
-		JWKS:        auth.JWKSOptions{RefreshInterval: s.JWKSRefresh, MinInterval: s.JWKSMinRefetch},
+		JWKS:        auth.JWKSOptions{RefreshInterval: s.JWKSRefresh, MinInterval: s.JWKSMinRefetch, Logger: log},
 		Issuer:      s.Issuer,
 		Audience:    s.Audience,
 		Leeway:      s.Leeway,
