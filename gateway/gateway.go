@@ -165,7 +165,7 @@ func (g *Gateway) authenticate(s *socketio.Socket) error {
 	}
 	id, exp, err := g.cfg.Verifier.Verify(token)
 	if err != nil {
-		return &socketio.ConnectError{Message: authMessage(err), Data: map[string]string{"code": auth.Code(err)}}
+		return withCause(&socketio.ConnectError{Message: authMessage(err), Data: map[string]string{"code": auth.Code(err)}}, err)
 	}
 	c := &conn{socket: s, identity: id, since: parseSince(hs.Since), expiryIndex: -1}
 	c.expiresAt = exp

@@ -38,7 +38,8 @@ type Limits struct {
 	// bucket of that rate and burst). An event over it is answered
 	// {success: false, error: {code: "rate_limited"}} and not handled; a
 	// socket that keeps sending more than twice as fast for about a
-	// second is disconnected. Events without a handler cost nothing and
+	// second gets an error event with that code and is disconnected ("io
+	// server disconnect": the client does not reconnect). Events without a handler cost nothing and
 	// are not counted. Zero means 20.
 	EventsPerSecond float64
 	// HandshakesPerSecond bounds the connections one source address (an
@@ -155,6 +156,21 @@ func (g *Gateway) admitSocket(s *socketio.Socket) error {
 	return nil
 }
 
+// causedRefusal is a connect error that keeps its cause for the log;
+// errors.As finds both.
+type causedRefusal struct {
+	ce    *socketio.ConnectError
+	cause error
+}
+
+func (r *causedRefusal) Error() string   { return r.ce.Error() }
+func (r *causedRefusal) Unwrap() []error { return []error{r.ce, r.cause} }
+
+// withCause returns ce, which the client sees, carrying cause for the log.
+func withCause(ce *socketio.ConnectError, cause error) error {
+	return &causedRefusal{ce, cause}
+}
+
 // refused counts and logs a refused connection: its reason, code, source
 // and, for a token, the verifier's cause.
 func (l *limiter) refused(s *socketio.Socket, err error, now time.Time) {
@@ -225,7 +241,12 @@ func (g *Gateway) limited(h socketio.EventHandler) socketio.EventHandler {
 			}
 			g.log.Warn("socket disconnected for flooding", "user", c.identity.UserID, "tenant", c.identity.TenantID, "remote", s.RemoteAddr())
 			g.sendNow(s, EventError, errorEvent{Message: "Too many events", Code: herald.ERATELIMITED})
-			s.Disconnect(true)
+			// The socket only, not the transport: closing a connection
+			// the client is still writing to resets it, and the client
+			// would see "transport close" and reconnect instead of "io
+			// server disconnect". The official client closes the
+			// transport itself; further events on it find no socket.
+			s.Disconnect(false)
 		}
 	}
 }
