@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"log/slog"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -13,11 +12,12 @@ import (
 	"herald/socketio"
 )
 
-// CodeLimit is the connect_error data.code of a connection refused by a
-// limit (sockets per user, handshakes per address).
+// CodeLimit is the connect_error data.code of a connection refused by the
+// sockets-per-user limit.
 const CodeLimit = "limit"
 
-// The names of the limits, as LimitObserver.Limited reports them.
+// The names of the limits, as LimitObserver.Limited reports them (the
+// handshake and API limits are enforced over HTTP, by their callers).
 const (
 	LimitSockets    = "sockets_per_user"
 	LimitEvents     = "events_per_socket"
@@ -25,9 +25,8 @@ const (
 	LimitAPI        = "api_per_key"
 )
 
-// Limits bound what one user, socket or source address may do. Every
-// zero value means the default given; a negative value turns the limit
-// off.
+// Limits bound what one user or socket may do. Every zero value means
+// the default given; a negative value turns the limit off.
 type Limits struct {
 	// SocketsPerUser bounds a user's sockets on this node. One more is
 	// refused with connect_error data.code "limit"; none already
@@ -42,16 +41,6 @@ type Limits struct {
 	// server disconnect": the client does not reconnect). Events without a handler cost nothing and
 	// are not counted. Zero means 20.
 	EventsPerSecond float64
-	// HandshakesPerSecond bounds the connections one source address (an
-	// IPv4 address or an IPv6 /64) attempts, as a token bucket of that
-	// rate and burst. Over it a connection is refused with connect_error
-	// data.code "limit" before its token is verified. Behind a proxy every
-	// client has the proxy's address: raise it or turn it off there.
-	// Zero means 20.
-	HandshakesPerSecond float64
-	// TrackedAddresses bounds the source addresses tracked at once (see
-	// ratelimit.Keyed). Zero means 65536.
-	TrackedAddresses int
 }
 
 // LimitObserver is told about refusals, for metrics. An Observer that
@@ -69,12 +58,11 @@ type LimitObserver interface {
 
 // limiter holds the limits' state shared by all sockets.
 type limiter struct {
-	sockets    int
-	events     ratelimit.Limit
-	handshakes *ratelimit.Keyed // nil when off
-	obs        LimitObserver    // nil means none
-	log        *slog.Logger
-	logs       ratelimit.Sampler // of refused handshakes
+	sockets int
+	events  ratelimit.Limit
+	obs     LimitObserver // nil means none
+	log     *slog.Logger
+	logs    ratelimit.Sampler // of refused handshakes
 }
 
 func newLimiter(l Limits, obs Observer, log *slog.Logger) *limiter {
@@ -87,17 +75,11 @@ func newLimiter(l Limits, obs Observer, log *slog.Logger) *limiter {
 	if l.SocketsPerUser == 0 {
 		l.SocketsPerUser = 50
 	}
-	if l.TrackedAddresses <= 0 {
-		l.TrackedAddresses = 65536
-	}
 	lim := &limiter{
 		sockets: l.SocketsPerUser,
 		events:  ratelimit.PerSecond(def(l.EventsPerSecond, 20)),
 		log:     log,
 		logs:    ratelimit.Sampler{Limit: ratelimit.Limit{Rate: 10, Burst: 20}},
-	}
-	if hs := ratelimit.PerSecond(def(l.HandshakesPerSecond, 20)); !hs.Off() {
-		lim.handshakes = ratelimit.NewKeyed(hs, l.TrackedAddresses)
 	}
 	lim.obs, _ = obs.(LimitObserver)
 	return lim
@@ -113,24 +95,9 @@ func limitError(msg string) *socketio.ConnectError {
 	return &socketio.ConnectError{Message: msg, Data: map[string]string{"code": CodeLimit}}
 }
 
-// sourceKey is the handshake-limit key of a remote address "ip:port": the
-// IP, or its /64 for IPv6, where one host commonly holds a whole /64.
-func sourceKey(remote string) string {
-	ap, err := netip.ParseAddrPort(remote)
-	if err != nil {
-		return remote
-	}
-	a := ap.Addr().Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
-}
-
-// admit is the namespace's one middleware: the handshake limit of the
-// source address, then the token (authenticate), then the user's socket
-// limit. Every refusal is counted and logged at warn, sampled.
+// admit is the namespace's one middleware: the token (authenticate),
+// then the user's socket limit. Every refusal is counted and logged at
+// warn, sampled.
 func (g *Gateway) admit(s *socketio.Socket) error {
 	err := g.admitSocket(s)
 	if err != nil {
@@ -140,12 +107,6 @@ func (g *Gateway) admit(s *socketio.Socket) error {
 }
 
 func (g *Gateway) admitSocket(s *socketio.Socket) error {
-	if g.lim.handshakes != nil {
-		if ok, _ := g.lim.handshakes.Take(sourceKey(s.RemoteAddr()), g.cfg.Now()); !ok {
-			g.lim.limited(LimitHandshakes)
-			return limitError("Too many connection attempts; try again later.")
-		}
-	}
 	if err := g.authenticate(s); err != nil {
 		return err
 	}

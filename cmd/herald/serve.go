@@ -254,7 +254,7 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 		RequestsPerSecond: off(cfg.Limits.APIRate), LimitObserver: m})
 
 	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", refusedOrigins(io, engineio.CORS{Origins: cfg.CORSOrigins}, m, log))
+	mux.Handle("/socket.io/", newHandshakeGuard(io, engineio.CORS{Origins: cfg.CORSOrigins}, off(cfg.Limits.HandshakeRate), m, log))
 	mux.Handle("/v1/", m.Middleware(api))
 	mux.Handle("GET /metrics", metrics.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -5,15 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"time"
 
 	"herald/auth"
-	"herald/engineio"
 	"herald/gateway"
-	"herald/metrics"
-	"herald/ratelimit"
 )
 
 // identitySettings are the serve settings of token verification beyond
@@ -82,7 +78,7 @@ type limitSettings struct {
 func (s *limitSettings) register(fs *flag.FlagSet) {
 	fs.IntVar(&s.SocketsPerUser, "max-sockets-per-user", 50, "most sockets one user may have on a node; 0 means no limit")
 	fs.Float64Var(&s.EventRate, "event-rate", 20, "client events per socket per second (burst the same); a socket flooding past twice that is disconnected; 0 means no limit")
-	fs.Float64Var(&s.HandshakeRate, "handshake-rate", 20, "connection attempts per source address (IPv4, IPv6 /64) per second, burst the same; 0 means no limit (use 0 or more behind a proxy)")
+	fs.Float64Var(&s.HandshakeRate, "handshake-rate", 50, "new Engine.IO sessions per source address (IPv4, IPv6 /64) per second, burst the same; over it 429, which clients retry with backoff; 0 means no limit (raise it behind a proxy)")
 	fs.Float64Var(&s.APIRate, "api-rate", 1000, "HTTP API requests per credential (API key, or user on /v1/me) per second, burst the same; 0 means no limit")
 }
 
@@ -102,25 +98,5 @@ func off(v float64) float64 {
 }
 
 func (s *limitSettings) gateway() gateway.Limits {
-	return gateway.Limits{SocketsPerUser: int(off(float64(s.SocketsPerUser))), EventsPerSecond: off(s.EventRate), HandshakesPerSecond: off(s.HandshakeRate)}
-}
-
-// refusedOrigins logs (at warn, sampled) and counts the Socket.IO
-// requests that the Engine.IO layer will refuse for their browser
-// origin, then serves them as usual.
-func refusedOrigins(next http.Handler, cors engineio.CORS, m *metrics.Metrics, log *slog.Logger) http.Handler {
-	logs := &ratelimit.Sampler{Limit: ratelimit.Limit{Rate: 10, Burst: 20}}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if origin := r.Header.Get("Origin"); !cors.Allows(origin) {
-			m.HandshakeRefused(metrics.CodeOrigin)
-			if ok, suppressed := logs.Allow(time.Now()); ok {
-				attrs := []any{"reason", "origin not allowed", "code", metrics.CodeOrigin, "origin", origin, "remote", r.RemoteAddr}
-				if suppressed > 0 {
-					attrs = append(attrs, "suppressed", suppressed)
-				}
-				log.Warn("handshake refused", attrs...)
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
+	return gateway.Limits{SocketsPerUser: int(off(float64(s.SocketsPerUser))), EventsPerSecond: off(s.EventRate)}
 }
