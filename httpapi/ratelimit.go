@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -59,7 +58,7 @@ func (a *api) allow(w http.ResponseWriter, r *http.Request, key string) bool {
 	if rl.obs != nil {
 		rl.obs.Limited(gateway.LimitAPI)
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
 	a.writeError(w, r, herald.Errorf(herald.ERATELIMITED, "Too many requests; retry after the Retry-After delay."))
 	return false
 }

@@ -6,6 +6,7 @@ package ratelimit
 import (
 	"hash/maphash"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -57,6 +58,12 @@ func (b *Bucket) Take(l Limit, now time.Time) (ok bool, wait time.Duration) {
 		return true, 0
 	}
 	return false, time.Duration((1 - b.tokens) / l.Rate * float64(time.Second))
+}
+
+// RetryAfter is the value of an HTTP Retry-After header for a wait that
+// Take returned: whole seconds, rounded up, at least 1.
+func RetryAfter(wait time.Duration) string {
+	return strconv.Itoa(max(1, int(math.Ceil(wait.Seconds()))))
 }
 
 // full reports whether the bucket has refilled completely by now.

@@ -2,10 +2,8 @@ package main
 
 import (
 	"log/slog"
-	"math"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"herald/engineio"
@@ -50,7 +48,7 @@ func (g *handshakeGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ok, wait := g.perAddr.Take(sourceKey(r.RemoteAddr), time.Now()); !ok {
 			g.m.Limited(gateway.LimitHandshakes)
 			g.refused(r, gateway.CodeLimit, "too many handshakes from this address")
-			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+			w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusTooManyRequests)
 			w.Write([]byte(`{"code":"limit","message":"Too many connection attempts; retry later."}` + "\n"))
