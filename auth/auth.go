@@ -9,7 +9,7 @@
 // String or integer values are accepted for each of them.
 //
 // Parsing is strict: one spelling per token (canonical base64url, no
-// duplicate JSON keys), no crit header (herald understands no extension),
+// duplicate member names in the header or the claims), no crit header (herald understands no extension),
 // exp/nbf/iat as JSON numbers.
 package auth
 
@@ -302,8 +302,8 @@ func expired(cause error) *Error {
 	return &Error{Code: CodeExpired, Message: "Token has expired.", Err: cause}
 }
 
-// claims is the payload of a token, decoded strictly: no duplicate keys
-// at any depth, exp/nbf/iat JSON numbers, iss a string, aud a string or
+// claims is the payload of a token, decoded strictly: one JSON object
+// without duplicate member names, exp/nbf/iat JSON numbers, iss a string, aud a string or
 // an array of strings. The other claims stay raw for the claim mapping.
 type claims struct {
 	raw           map[string]json.RawMessage
@@ -316,19 +316,21 @@ var _ jwt.Claims = (*claims)(nil)
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (c *claims) UnmarshalJSON(b []byte) error {
-	if err := checkJSON(b); err != nil {
+	raw, err := decodeObject(b)
+	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(b, &c.raw); err != nil {
-		return err
-	}
-	for name, dst := range map[string]**jwt.NumericDate{"exp": &c.exp, "nbf": &c.nbf, "iat": &c.iat} {
-		if raw, ok := c.raw[name]; ok {
+	c.raw = raw
+	for _, f := range [...]struct {
+		name string
+		dst  **jwt.NumericDate
+	}{{"exp", &c.exp}, {"nbf", &c.nbf}, {"iat", &c.iat}} {
+		if raw, ok := c.raw[f.name]; ok {
 			d, err := numericDate(raw)
 			if err != nil {
-				return fmt.Errorf("claim %s: %w", name, err)
+				return fmt.Errorf("claim %s: %w", f.name, err)
 			}
-			*dst = d
+			*f.dst = d
 		}
 	}
 	if raw, ok := c.raw["iss"]; ok {

@@ -446,3 +446,37 @@ func TestJWKSFetchLimits(t *testing.T) {
 		t.Errorf("%d fetches, want 2", n)
 	}
 }
+
+// BenchmarkVerify measures a whole Verify per algorithm: strict parsing,
+// key selection and the signature check.
+func BenchmarkVerify(b *testing.B) {
+	keys := []testKey{{"", jwt.SigningMethodHS256, nil}, newRSAKey(b, "rsa"), newECKey(b, "ec"), newEdKey(b, "ed")}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var set struct {
+			Keys []map[string]string `json:"keys"`
+		}
+		for _, k := range keys[1:] {
+			set.Keys = append(set.Keys, k.jwk())
+		}
+		json.NewEncoder(w).Encode(set)
+	}))
+	defer srv.Close()
+	v, err := auth.New(auth.Config{Secret: secret, JWKSURL: srv.URL, Now: func() time.Time { return now }, JWKS: auth.JWKSOptions{RefreshInterval: 1000 * time.Hour}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range keys {
+		tok := sign(b, jwt.SigningMethodHS256, goodClaims(), secret)
+		if k.priv != nil {
+			tok = k.token(b, goodClaims())
+		}
+		b.Run(k.method.Alg(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := v.Verify(tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -7,25 +7,28 @@ import (
 	"testing"
 )
 
-// FuzzCheckJSON: checkJSON never panics, accepts only valid JSON, and
-// refuses valid JSON only for a duplicate name.
-func FuzzCheckJSON(f *testing.F) {
-	for _, s := range []string{`{}`, `{"a":1,"a":2}`, `{"a":{"b":[{"c":1,"c":2}]}}`, `[{"a":1},{"a":1}]`, `{"a":"\u0062","\u0061":1}`, `{"a":[1,{"b":2}],"b":3}`, `{`, `1 2`} {
+// FuzzDecodeObject: decodeObject never panics; what it accepts is one
+// JSON object with the same members as encoding/json reads; a valid
+// object it refuses has a duplicate name.
+func FuzzDecodeObject(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1,"a":2}`, `{"a":{"b":[{"c":1,"c":2}]}}`, `[{"a":1}]`, `{"a":"\u0062","\u0061":1}`, `{"a":[1,{"b":2}],"b":3}`, `{`, `{} {}`, ` {"x":null} `} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		err := checkJSON(b)
-		if err == nil && !json.Valid(b) && len(b) > 0 {
-			// Several top-level values pass checkJSON; json.Unmarshal
-			// refuses them afterwards. Anything else must be valid.
-			var v any
-			if json.Unmarshal(b, &v) == nil {
-				t.Fatalf("checkJSON accepted %q, which is not JSON", b)
+		m, err := decodeObject(b)
+		var want map[string]json.RawMessage
+		wantErr := json.Unmarshal(b, &want)
+		if err == nil {
+			if wantErr != nil || want == nil {
+				t.Fatalf("decodeObject accepted %q, which encoding/json reads as no object (%v)", b, wantErr)
 			}
+			if len(m) != len(want) {
+				t.Fatalf("%q: %d members, encoding/json %d", b, len(m), len(want))
+			}
+			return
 		}
-		// A valid object is refused only for a duplicate.
-		if err != nil && json.Valid(b) && !errors.Is(err, errDuplicateKey) {
-			t.Fatalf("checkJSON refused valid JSON %q: %v", b, err)
+		if wantErr == nil && want != nil && !errors.Is(err, errDuplicateKey) {
+			t.Fatalf("decodeObject refused the object %q: %v", b, err)
 		}
 	})
 }

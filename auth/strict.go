@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 )
 
@@ -21,11 +20,8 @@ func checkHeader(token string) error {
 	if err != nil {
 		return fmt.Errorf("header: %w", err)
 	}
-	if err := checkJSON(b); err != nil {
-		return fmt.Errorf("header: %w", err)
-	}
-	var h map[string]json.RawMessage
-	if err := json.Unmarshal(b, &h); err != nil {
+	h, err := decodeObject(b)
+	if err != nil {
 		return fmt.Errorf("header: %w", err)
 	}
 	if _, ok := h["crit"]; ok {
@@ -35,50 +31,103 @@ func checkHeader(token string) error {
 }
 
 // errDuplicateKey means a JSON object has the same member name twice.
-var errDuplicateKey = errors.New("duplicate key")
+var errDuplicateKey = errors.New("duplicate member name")
 
-// checkJSON reports a syntax error or a duplicate member name in any
-// object of the JSON text b. encoding/json would keep the last of two
-// equal names, so that two readers of one token could see two values.
-// Names are compared after unescaping ("a" and "\u0061" are equal).
-func checkJSON(b []byte) error {
-	type frame struct {
-		keys      map[string]struct{} // nil for an array
-		expectKey bool
+// decodeObject decodes one JSON object into its members, refusing
+// anything else, data after it, and a member name given twice:
+// encoding/json would keep the last of two equal names, so that two
+// readers of one token could see two values (RFC 7515 §5.2, RFC 7519 §4
+// let a recipient refuse them). Names are compared after unescaping ("a"
+// and "\u0061" are equal). Objects nested in the members are not
+// checked: herald reads no claim that holds one.
+//
+// It scans b itself once encoding/json found it valid: json.Decoder
+// allocates an error at the end of every value it reads.
+func decodeObject(b []byte) (map[string]json.RawMessage, error) {
+	if !json.Valid(b) {
+		var v any
+		return nil, json.Unmarshal(b, &v) // the syntax error, with its offset
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var stack []frame
+	i := skipSpace(b, 0)
+	if b[i] != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	m := make(map[string]json.RawMessage, 8)
+	if i = skipSpace(b, i+1); b[i] == '}' {
+		return m, nil
+	}
 	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
+		end := skipString(b, i)
+		name, err := unquote(b[i:end])
 		if err != nil {
-			return err
+			return nil, err
 		}
-		top := len(stack) - 1
-		if name, ok := tok.(string); ok && top >= 0 && stack[top].keys != nil && stack[top].expectKey {
-			if _, dup := stack[top].keys[name]; dup {
-				return fmt.Errorf("%w %q", errDuplicateKey, name)
-			}
-			stack[top].keys[name] = struct{}{}
-			stack[top].expectKey = false
-			continue
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("%w %q", errDuplicateKey, name)
 		}
-		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
-			stack = stack[:top]
-			continue
+		i = skipSpace(b, skipSpace(b, end)+1) // past the colon
+		end = skipValue(b, i)
+		m[name] = b[i:end]
+		if i = skipSpace(b, end); b[i] == '}' {
+			return m, nil
 		}
-		// A value: the enclosing object's next token is a name.
-		if top >= 0 && stack[top].keys != nil {
-			stack[top].expectKey = true
-		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, frame{keys: map[string]struct{}{}, expectKey: true})
-		case json.Delim('['):
-			stack = append(stack, frame{})
+		i = skipSpace(b, i+1) // past the comma
+	}
+}
+
+// The scanners below walk JSON text that json.Valid accepted, so they
+// need no bounds or syntax checks of their own.
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string that starts at b[i].
+func skipString(b []byte, i int) int {
+	for i++; ; i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
 		}
 	}
+}
+
+// skipValue returns the index after the value that starts at b[i].
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		for depth := 0; ; i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	}
+	for i < len(b) && !strings.ContainsRune(",}] \t\n\r", rune(b[i])) {
+		i++ // a number, true, false or null
+	}
+	return i
+}
+
+// unquote returns the string of a JSON string literal.
+func unquote(lit []byte) (string, error) {
+	if bytes.IndexByte(lit, '\\') < 0 {
+		return string(lit[1 : len(lit)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(lit, &s)
+	return s, err
 }
