@@ -37,8 +37,8 @@ type Config struct {
 	// Observer receives metrics; nil means none. If it is also a
 	// LimitObserver, it is told about refusals.
 	Observer Observer
-	// Limits bound sockets per user, events per socket and handshakes
-	// per address; see Limits for their defaults.
+	// Limits bound sockets per user and events per socket; see Limits
+	// for their defaults.
 	Limits Limits
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
