@@ -54,9 +54,10 @@ const maxJWKSKeys = 64
 
 // jwks is a JWKS URL's key set, cached. A Verify that needs a fresher set
 // (the set is older than RefreshInterval, or has no key with the token's
-// kid) fetches it, unless the last fetch began less than MinInterval ago;
-// concurrent callers share one fetch. A failed fetch keeps the last good
-// set.
+// kid) fetches it, unless the last fetch began less than MinInterval ago.
+// There is one fetch at a time: callers with an unknown kid wait for the
+// one under way, callers whose set is only stale go on without it. A
+// failed fetch keeps the last good set.
 type jwks struct {
 	url  string
 	opts JWKSOptions
@@ -90,7 +91,7 @@ func newJWKS(url string, opts JWKSOptions, now func() time.Time) (*jwks, error) 
 		opts.Client = &http.Client{}
 	}
 	j := &jwks{url: url, opts: opts, now: now}
-	j.refresh(true)
+	j.refresh(true, true)
 	if j.lastErr != nil {
 		return nil, fmt.Errorf("auth: JWKS %s: %w", url, j.lastErr)
 	}
@@ -105,11 +106,13 @@ func (j *jwks) lookup(alg, kid string) []jwt.VerificationKey {
 	stale := j.now().Sub(j.fetchedAt) >= j.opts.RefreshInterval
 	j.mu.Unlock()
 	if stale {
-		j.refresh(false)
+		// Only removals are at stake: when another caller is fetching,
+		// go on with the keys at hand rather than wait.
+		j.refresh(false, false)
 	}
 	found := j.match(alg, kid)
 	if len(found) == 0 && kid != "" {
-		if j.refresh(false) {
+		if j.refresh(false, true) {
 			found = j.match(alg, kid)
 		}
 	}
@@ -128,13 +131,16 @@ func (j *jwks) match(alg, kid string) []jwt.VerificationKey {
 	return out
 }
 
-// refresh fetches the set, or waits for the fetch under way, and reports
-// whether a fetch ended meanwhile. Without force it does nothing when the
-// last fetch began less than MinInterval ago.
-func (j *jwks) refresh(force bool) bool {
+// refresh fetches the set, or with wait waits for the fetch under way,
+// and reports whether a fetch ended meanwhile. Without force it does
+// nothing when the last fetch began less than MinInterval ago.
+func (j *jwks) refresh(force, wait bool) bool {
 	j.mu.Lock()
 	if ch := j.inflight; ch != nil {
 		j.mu.Unlock()
+		if !wait {
+			return false
+		}
 		<-ch
 		return true
 	}
