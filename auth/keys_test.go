@@ -480,3 +480,45 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// While the refresh of a stale set is under way, tokens of known keys
+// verify with the keys at hand instead of waiting for it.
+func TestJWKSStaleRefreshDoesNotBlock(t *testing.T) {
+	t.Parallel()
+	a := newEdKey(t, "a")
+	var calls atomic.Int64
+	arrived, release := make(chan struct{}), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 2 { // the refresh: hold it
+			close(arrived)
+			<-release
+		}
+		fmt.Fprintf(w, `{"keys":[%s]}`, mustJSON(a.jwk()))
+	}))
+	defer srv.Close()
+	defer close(release)
+	clk := &clock{t: now}
+	v, err := auth.New(auth.Config{JWKSURL: srv.URL, JWKS: auth.JWKSOptions{RefreshInterval: time.Minute, Timeout: time.Minute}, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(2 * time.Minute)
+	tok := a.token(t, goodClaims())
+	go v.Verify(tok) // fetches, held by the server
+	<-arrived
+	done := make(chan string, 1)
+	go func() { done <- verifyCode(v, tok) }()
+	select {
+	case got := <-done:
+		if got != "" {
+			t.Errorf("during the refresh: %q", got)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("a token of a known key waited for the refresh under way")
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
