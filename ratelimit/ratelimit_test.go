@@ -91,3 +91,17 @@ func TestSampler(t *testing.T) {
 		t.Fatalf("a second later: %v, %d suppressed; want true, 98", ok, suppressed)
 	}
 }
+
+func BenchmarkKeyedTake(b *testing.B) {
+	k := ratelimit.NewKeyed(ratelimit.PerSecond(1e9), 65536)
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("192.0.2.%d", i)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		k.Take(keys[i%len(keys)], t0)
+		i++
+	}
+}
