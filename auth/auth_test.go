@@ -331,7 +331,7 @@ func TestParseTTL(t *testing.T) {
 
 // FuzzVerify feeds arbitrary strings to the verifier: it must never panic,
 // every failure must carry one of the three codes, and nothing but a token
-// signed with the secret may pass.
+// signed with the secret, in its one canonical spelling, may pass.
 func FuzzVerify(f *testing.F) {
 	good := sign(f, jwt.SigningMethodHS256, goodClaims(), secret)
 	parts := strings.Split(good, ".")
@@ -343,6 +343,10 @@ func FuzzVerify(f *testing.F) {
 	f.Add(hmacToken(`{"alg":"HS256"}`, `{"sub":{"a":1}}`, secret))
 	f.Add(parts[0] + "." + parts[1])
 	f.Add(parts[0] + "." + b64(`{"sub":1e999}`) + "." + parts[2])
+	f.Add(hmacToken(`{"alg":"HS256","crit":["b64"],"b64":false}`, `{"sub":"u"}`, secret))
+	f.Add(hmacToken(`{"alg":"HS256"}`, `{"sub":"u","sub":"v"}`, secret))
+	f.Add(hmacToken(`{"alg":"HS256"}`, `{"sub":"u","exp":"1999999999"}`, secret))
+	f.Add(hmacToken(`{"alg":"HS256","kid":7}`, `{"sub":"u","nbf":-1.5e3,"aud":["a"]}`, secret))
 	v := newVerifier(f)
 	f.Fuzz(func(t *testing.T, token string) {
 		id, _, err := v.Verify(token)
@@ -365,6 +369,12 @@ func FuzzVerify(f *testing.F) {
 		sig, _ := base64.RawURLEncoding.DecodeString(p[2])
 		if !hmac.Equal(sig, mac.Sum(nil)) {
 			t.Fatalf("accepted a token with a wrong signature: %q", token)
+		}
+		for _, seg := range p {
+			b, err := base64.RawURLEncoding.DecodeString(seg)
+			if err != nil || base64.RawURLEncoding.EncodeToString(b) != seg {
+				t.Fatalf("accepted a non-canonical spelling: %q", token)
+			}
 		}
 	})
 }

@@ -43,8 +43,12 @@ type Config struct {
 	// once; the others wait their turn (a restart reconnects every client
 	// at once). Zero means 4.
 	ReplayConcurrency int
-	// Observer receives metrics; nil means none.
+	// Observer receives metrics; nil means none. If it is also a
+	// LimitObserver, it is told about refusals.
 	Observer Observer
+	// Limits bound sockets per user and events per socket; see Limits
+	// for their defaults.
+	Limits Limits
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -79,6 +83,7 @@ type Gateway struct {
 	order     userOrder     // orders each user's feed changes with their events
 	replays   chan struct{} // replay turns at the store, ReplayConcurrency of them
 	announced announcedIDs
+	lim       *limiter
 	obs       Observer
 	log       *slog.Logger
 	routines  routines.Group // every long-lived goroutine of the gateway
@@ -90,6 +95,7 @@ type conn struct {
 	socket   *socketio.Socket
 	identity herald.Identity
 	since    int64 // auth.since, or -1 when absent
+	events   eventBudget
 
 	// Guarded by the expiry's lock.
 	expiresAt   time.Time
@@ -131,17 +137,18 @@ func New(io *socketio.Server, cfg Config) *Gateway {
 	g.watchers = newLocalWatchers()
 	g.presence = newPresence(cfg.PresenceGrace, g.watchers, g.announcePresence)
 	g.expiry = newExpiry(&g.routines, cfg.Now, g.expire)
-	g.nsp.Use(g.authenticate)
+	g.lim = newLimiter(cfg.Limits, g.obs, g.log)
+	g.nsp.Use(g.admit)
 	g.nsp.OnConnection(g.onConnection)
 	g.nsp.OnDisconnect(g.onDisconnect)
-	g.nsp.On(RequestMarkRead, g.onMarkReadEvent)
-	g.nsp.On(RequestMarkAllRead, g.onMarkAllRead)
-	g.nsp.On(RequestDelete, g.onDelete)
-	g.nsp.On(RequestList, g.onList)
-	g.nsp.On(RequestUnreadCount, g.onUnreadCount)
-	g.nsp.On(RequestAuthRefresh, g.onAuthRefresh)
-	g.nsp.On(RequestPresenceSubscribe, g.onPresenceSubscribe)
-	g.nsp.On(RequestPresenceUnsubscribe, g.onPresenceUnsubscribe)
+	g.nsp.On(RequestMarkRead, g.limited(g.onMarkReadEvent))
+	g.nsp.On(RequestMarkAllRead, g.limited(g.onMarkAllRead))
+	g.nsp.On(RequestDelete, g.limited(g.onDelete))
+	g.nsp.On(RequestList, g.limited(g.onList))
+	g.nsp.On(RequestUnreadCount, g.limited(g.onUnreadCount))
+	g.nsp.On(RequestAuthRefresh, g.limited(g.onAuthRefresh))
+	g.nsp.On(RequestPresenceSubscribe, g.limited(g.onPresenceSubscribe))
+	g.nsp.On(RequestPresenceUnsubscribe, g.limited(g.onPresenceUnsubscribe))
 	g.onFeedEvents()
 	return g
 }
@@ -186,7 +193,7 @@ func (g *Gateway) authenticate(s *socketio.Socket) error {
 	}
 	id, exp, err := g.cfg.Verifier.Verify(token)
 	if err != nil {
-		return &socketio.ConnectError{Message: authMessage(err), Data: map[string]string{"code": auth.Code(err)}}
+		return withCause(&socketio.ConnectError{Message: authMessage(err), Data: map[string]string{"code": auth.Code(err)}}, err)
 	}
 	c := &conn{socket: s, identity: id, since: parseSince(hs.Since), expiryIndex: -1}
 	c.expiresAt = exp

@@ -36,6 +36,13 @@ type Config struct {
 	MaxBodyBytes int64
 	// Logger receives internal errors; nil means slog.Default().
 	Logger *slog.Logger
+	// RequestsPerSecond bounds the requests of each credential (the API
+	// key; each user of the /v1/me routes), as a token bucket of that
+	// rate and burst; over it the answer is 429 rate_limited with
+	// Retry-After. Zero means DefaultRequestsPerSecond; negative, none.
+	RequestsPerSecond float64
+	// LimitObserver counts the requests refused by the rate; nil means none.
+	LimitObserver gateway.LimitObserver
 }
 
 // api serves the routes of one Config.
@@ -47,6 +54,7 @@ type api struct {
 	maxBody  int64
 	log      *slog.Logger
 	mux      *http.ServeMux
+	rate     *rateLimiter
 }
 
 // New returns the API handler. It panics if Gateway or Verifier is nil.
@@ -71,6 +79,7 @@ func New(cfg Config) http.Handler {
 		maxBody:  cfg.MaxBodyBytes,
 		log:      cfg.Logger,
 		mux:      http.NewServeMux(),
+		rate:     newRateLimiter(cfg.RequestsPerSecond, cfg.LimitObserver),
 	}
 
 	a.mux.HandleFunc("POST /v1/notifications", a.backend(a.createNotifications))
@@ -135,6 +144,9 @@ func (a *api) backend(next http.HandlerFunc) http.HandlerFunc {
 			a.writeError(w, r, herald.Errorf(herald.EUNAUTHORIZED, "Invalid API key."))
 			return
 		}
+		if !a.allow(w, r, backendKey) {
+			return
+		}
 		next(w, r)
 	}
 }
@@ -159,6 +171,9 @@ func (a *api) user(next userHandler) http.HandlerFunc {
 				msg = e.Message
 			}
 			a.writeError(w, r, herald.Errorf(auth.Code(err), "%s", msg))
+			return
+		}
+		if !a.allow(w, r, userRateKey(id)) {
 			return
 		}
 		next(w, r, id)

@@ -40,6 +40,7 @@ type Metrics struct {
 	emit                prometheus.Histogram
 	requests            *prometheus.CounterVec
 	requestSeconds      *prometheus.HistogramVec
+	limits              limitMetrics
 }
 
 var _ gateway.Observer = (*Metrics)(nil)
@@ -80,6 +81,9 @@ func New(reg prometheus.Registerer, src Sources) (*Metrics, error) {
 	m.eventsIn[OtherEvent] = in.WithLabelValues(OtherEvent)
 	m.eventsOut[OtherEvent] = out.WithLabelValues(OtherEvent)
 	collectors := []prometheus.Collector{in, out, m.emit, m.requests, m.requestSeconds}
+	var limitCollectors []prometheus.Collector
+	m.limits, limitCollectors = newLimitMetrics()
+	collectors = append(collectors, limitCollectors...)
 	gauge := func(name, help string, f func() int) {
 		if f != nil {
 			collectors = append(collectors, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},

@@ -58,6 +58,8 @@ type serveConfig struct {
 	IdleTimeout     time.Duration
 	BodyTimeout     time.Duration
 	MaxUnauthPerIP  int
+	Identity        identitySettings
+	Limits          limitSettings
 }
 
 func parseServe(args []string) (serveConfig, error) {
@@ -86,7 +88,12 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.IntVar(&c.MaxUnauthPerIP, "max-unauthenticated-per-ip", 64, "most connections of one source IP that have not authenticated yet; 0 means no bound")
 	fs.BoolVar(&c.BlockingReads, "blocking-reads", false, "read each websocket from its own goroutine instead of epoll (for measurements)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	c.Identity.register(fs)
+	c.Limits.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := c.Limits.check(); err != nil {
 		return c, err
 	}
 	if _, err := strconv.Atoi(*port); err != nil {
@@ -98,8 +105,8 @@ func parseServe(args []string) (serveConfig, error) {
 			c.CORSOrigins = append(c.CORSOrigins, o)
 		}
 	}
-	if c.JWTSecret == "" && !c.Dev {
-		return c, errors.New("serve: JWT_SECRET is not set; set it to your app's JWT secret, or run with --dev")
+	if c.JWTSecret == "" && !c.Identity.hasKey() && !c.Dev {
+		return c, errors.New("serve: no JWT key: set JWT_SECRET to your app's JWT secret, or JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL to your identity provider's keys, or run with --dev")
 	}
 	if c.RedisURL != "" {
 		return c, errors.New("serve: REDIS_URL (cluster mode) is not supported yet; unset it to run one node")
@@ -141,7 +148,7 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("serve: open store: %w", err)
 	}
 	defer store.Close()
-	verifier, err := auth.NewVerifier([]byte(cfg.JWTSecret))
+	verifier, err := cfg.Identity.verifier(cfg.JWTSecret, log)
 	if err != nil {
 		return err
 	}
@@ -301,11 +308,13 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 	if err != nil {
 		panic(err) // a fresh registry cannot hold duplicates
 	}
-	gw = gateway.New(io, gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, PresenceGrace: cfg.PresenceGrace, PresenceWatchLimit: cfg.WatchLimit, ReplayLimit: cfg.ReplayLimit, Observer: m, Logger: log})
-	api := httpapi.New(httpapi.Config{Gateway: gw, Verifier: verifier, APIKey: cfg.APIKey, Logger: log})
+	gw = gateway.New(io, gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, PresenceGrace: cfg.PresenceGrace, PresenceWatchLimit: cfg.WatchLimit, ReplayLimit: cfg.ReplayLimit, Observer: m, Logger: log,
+		Limits: cfg.Limits.gateway()})
+	api := httpapi.New(httpapi.Config{Gateway: gw, Verifier: verifier, APIKey: cfg.APIKey, Logger: log,
+		RequestsPerSecond: off(cfg.Limits.APIRate), LimitObserver: m})
 
 	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", io)
+	mux.Handle("/socket.io/", newHandshakeGuard(io, engineio.CORS{Origins: cfg.CORSOrigins}, off(cfg.Limits.HandshakeRate), m, log))
 	mux.Handle("/v1/", m.Middleware(api))
 	mux.Handle("GET /metrics", metrics.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
