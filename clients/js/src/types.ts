@@ -13,7 +13,8 @@ export interface Notification {
   type: string;
   title: string;
   message: string;
-  data: Record<string, unknown> | null;
+  /** Any JSON value the sender gave, or null. */
+  data: unknown;
   status: "unread" | "read";
   createdAt: string;
   readAt: string | null;
