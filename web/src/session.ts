@@ -1,7 +1,8 @@
 // Which herald the page talks to and as whom.
 //
 // - The herald is ?server=<origin> or, by default, the page's own origin
-//   (herald serve --dev serves this page itself).
+//   (herald serve --dev serves this page itself); ?transports=polling
+//   limits the panel's client to long-polling.
 // - The token is #token=<jwt> when given (kept in sessionStorage, so a
 //   reload keeps it); otherwise, from a herald in --dev mode, a token of
 //   the dev user from GET /dev/session, which only --dev serves, and only
@@ -12,8 +13,12 @@ declare global {
   var __HERALD_URL__: string;
 }
 
-export const heraldUrl = new URLSearchParams(location.search).get("server") ?? location.origin;
+const params = new URLSearchParams(location.search);
+export const heraldUrl = params.get("server") ?? location.origin;
 globalThis.__HERALD_URL__ = heraldUrl;
+
+/** ?transports=polling (comma list) limits the panel's client to those transports. */
+export const transports = params.get("transports")?.split(",") as ("polling" | "websocket")[] | undefined;
 
 export interface Session {
   token: string;
@@ -40,7 +45,8 @@ export async function loadSession(): Promise<Session | null> {
     history.replaceState(null, "", location.pathname + location.search);
   }
   const token = fromHash ?? sessionStorage.getItem("herald:token");
-  const dev = await devSession();
+  // Only a herald that serves this page itself can be in dev mode for it.
+  const dev = heraldUrl === location.origin ? await devSession() : null;
   if (token) return { token, dev: dev !== null };
   return dev;
 }

@@ -58,7 +58,10 @@ export interface HeraldClientOptions {
   pageSize?: number;
   /** Deadline of each ack (default 10 s). */
   ackTimeoutMs?: number;
-  /** Called once for every notification new to this client, live or replayed. */
+  /**
+   * Called once for every notification:new that is new to this client,
+   * live or replayed after a reconnect (a toast, say); not for pages.
+   */
   onNotification?: (n: Notification) => void;
   /** Called with failures the client cannot report through a promise (refresh, reload). */
   onError?: (err: Error) => void;
@@ -136,7 +139,11 @@ export class HeraldClient {
       const first = !this.connectedOnce;
       this.connectedOnce = true;
       this.list({ limit: this.pageSize })
-        .then((p) => (first ? this.added(this.feed.page(p.notifications, p.nextCursor)) : this.feed.restart(p.notifications, p.nextCursor)))
+        .then((p) => {
+          if (first) this.feed.page(p.notifications, p.nextCursor);
+          else this.feed.restart(p.notifications, p.nextCursor);
+          this.saveSeq();
+        })
         .catch((err) => this.report(err));
     });
     s.on("disconnect", () => {
@@ -146,7 +153,11 @@ export class HeraldClient {
       if (err.data?.code === "token_expired") this.feed.setConnection("expired");
       else this.feed.setConnection("disconnected");
     });
-    s.on("notification:new", (p) => this.added(this.feed.add([p.notification])));
+    s.on("notification:new", (p) => {
+      const added = this.feed.add([p.notification]);
+      this.saveSeq();
+      for (const n of added) this.opts.onNotification?.(n);
+    });
     s.on("notification:read", (p) => this.feed.markRead(p.notificationId, p.timestamp));
     s.on("notification:all_read", (p) => this.feed.markAllRead(p.timestamp));
     s.on("notification:deleted", (p) => this.feed.remove(p.notificationId));
@@ -164,11 +175,10 @@ export class HeraldClient {
     return this.opts.pageSize ?? 20;
   }
 
-  /** added persists the new last seq and tells the app of each new notification. */
-  private added(ns: Notification[]): void {
+  /** saveSeq keeps the feed's last seq for the next handshake, this page's or a later one's. */
+  private saveSeq(): void {
     const last = this.feed.getSnapshot().lastSeq;
     if (last > 0 && last !== this.storage.get(this.key)) this.storage.set(this.key, last);
-    for (const n of ns) this.opts.onNotification?.(n);
   }
 
   private report(err: unknown): void {
@@ -176,8 +186,8 @@ export class HeraldClient {
   }
 
   private async ack<R extends object>(event: keyof ClientToServerEvents, payload: object): Promise<R> {
-    const emit = this.socket.timeout(this.opts.ackTimeoutMs ?? 10_000).emitWithAck as unknown as (e: string, p: object) => Promise<Ack<R>>;
-    const res = await emit(event, payload);
+    const s = this.socket.timeout(this.opts.ackTimeoutMs ?? 10_000) as unknown as { emitWithAck(e: string, p: object): Promise<Ack<R>> };
+    const res = await s.emitWithAck(event, payload);
     if (!res || res.success !== true) {
       const e = (res as { error?: { code?: string; message?: string } })?.error;
       throw new HeraldError(e?.code ?? "internal", e?.message ?? `${event} failed`);
@@ -195,7 +205,8 @@ export class HeraldClient {
     const cursor = this.feed.getSnapshot().nextCursor;
     if (cursor === "") return false;
     const p = await this.list(cursor ? { limit: this.pageSize, before: cursor } : { limit: this.pageSize });
-    this.added(this.feed.page(p.notifications, p.nextCursor));
+    this.feed.page(p.notifications, p.nextCursor);
+    this.saveSeq();
     return true;
   }
 

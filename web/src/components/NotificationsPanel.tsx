@@ -4,7 +4,7 @@ import DeleteIcon from "@mui/icons-material/Delete";
 import DoneIcon from "@mui/icons-material/Done";
 import { webStorage } from "@herald/client";
 import { useNotifications } from "@herald/client/react";
-import { devSession, heraldUrl } from "../session";
+import { devSession, heraldUrl, transports } from "../session";
 
 const CONNECTION_COLOR = { connected: "success", connecting: "warning", disconnected: "error", expired: "error" } as const;
 
@@ -18,6 +18,8 @@ export function NotificationsPanel({ token, dev }: { token: string; dev: boolean
     url: heraldUrl,
     token,
     storage: webStorage(),
+    // Cookies and auth headers cross-origin too (herald answers CORS with credentials).
+    socketOptions: transports ? { transports, withCredentials: true } : { withCredentials: true },
     // A dev herald hands out fresh dev tokens; a real app asks its own backend.
     refreshToken: dev ? async () => (await devSession())?.token ?? Promise.reject(new Error("no dev session")) : undefined,
     onError: (err) => console.warn("herald:", err.message),
