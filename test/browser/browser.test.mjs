@@ -200,6 +200,25 @@ test("a device offline while 5 notifications are created shows all 5 once, in or
   await until("count 5", async () => (await panelCount(x.page)) === 5);
 });
 
+test("infinite scroll pages through notification:list", async (t) => {
+  const user = uid("scroll");
+  const res = await api(herald, "POST", "/v1/notifications", { userIds: [user], type: "info", title: "first", message: "" });
+  assert.equal(res.status, 201);
+  for (let i = 2; i <= 45; i++) await notify(herald, user, { title: `n${i}` });
+  const x = await open(user);
+  t.after(() => x.context.close());
+  // The panel's pages are 20; scrolling to the end of the list loads the next ones.
+  await until("first page", async () => (await titles(x.page)).length === 20);
+  for (const want of [40, 45]) {
+    await x.page.getByTestId("list-end").scrollIntoViewIfNeeded();
+    await until(`${want} listed`, async () => (await titles(x.page)).length === want);
+  }
+  await x.page.getByTestId("list-complete").waitFor({ timeout: SHOW_MS });
+  const seqs = await x.page.$$eval('[data-testid="notification"]', (els) => els.map((e) => Number(e.dataset.seq)));
+  assert.deepEqual(seqs, Array.from({ length: 45 }, (_, i) => 45 - i));
+  assert.equal((await titles(x.page)).at(-1), "first");
+});
+
 test("polling only, cross-origin with credentials, and the user API from the page", async (t) => {
   const user = uid("poll");
   const x = await open(user, { query: "&transports=polling", connected: false });

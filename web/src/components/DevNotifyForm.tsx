@@ -31,7 +31,7 @@ export function DevNotifyForm({ token }: { token: string }) {
       <Stack direction="row" spacing={1}>
         <TextField size="small" label="Title" value={title} onChange={(e) => setTitle(e.target.value)} slotProps={{ htmlInput: { "data-testid": "dev-title" } }} />
         <TextField size="small" label="Message" value={message} onChange={(e) => setMessage(e.target.value)} sx={{ flexGrow: 1 }} />
-        <TextField size="small" select label="Type" value={type} onChange={(e) => setType(e.target.value)}>
+        <TextField size="small" select label="Type" value={type} onChange={(e) => setType(e.target.value)} sx={{ minWidth: 110 }}>
           {["info", "success", "warning", "error"].map((t) => (
             <MenuItem key={t} value={t}>
               {t}
