@@ -11,7 +11,7 @@ export type ConnectionState = "connecting" | "connected" | "disconnected" | "exp
 export interface FeedSnapshot {
   /** Loaded notifications, highest seq (newest) first, each id once. */
   readonly notifications: readonly Notification[];
-  /** herald's unread count: the last one it sent, adjusted by local changes until the next. */
+  /** herald's unread count: the last one it sent (mark all read sets 0 at once). */
   readonly unreadCount: number;
   /** Highest seq seen, 0 before any: what the client passes as auth.since. */
   readonly lastSeq: number;
