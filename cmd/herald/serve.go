@@ -245,13 +245,10 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 	gw = gateway.New(io, gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, PresenceGrace: cfg.PresenceGrace, ReplayLimit: cfg.ReplayLimit, Observer: m, Logger: log})
 	api := httpapi.New(httpapi.Config{Gateway: gw, Verifier: verifier, APIKey: cfg.APIKey, Logger: log})
 
+	api = httpapi.CORS(cfg.CORSOrigins, api) // the user routes answer browsers like the socket transport
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", io)
-	mux.Handle("/v1/", m.Middleware(httpapi.CORS(cfg.CORSOrigins, api)))
-	mux.Handle("GET /openapi.json", httpapi.OpenAPIHandler())
-	if cfg.Dev {
-		mountDev(mux, []byte(cfg.JWTSecret), verifier, gw)
-	}
+	mux.Handle("/v1/", m.Middleware(api))
 	mux.Handle("GET /metrics", metrics.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -265,6 +262,10 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 		}
 		w.Write([]byte("ready\n"))
 	})
+	mux.Handle("GET /openapi.json", httpapi.OpenAPIHandler())
+	if cfg.Dev {
+		mountDev(mux, []byte(cfg.JWTSecret), verifier, gw)
+	}
 	return &server{io: io, gateway: gw, handler: mux}
 }
 
