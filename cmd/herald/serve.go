@@ -250,6 +250,10 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 	mux.Handle("/socket.io/", io)
 	mux.Handle("/v1/", m.Middleware(api))
 	mux.Handle("GET /metrics", metrics.Handler(reg))
+	mux.Handle("GET /openapi.json", httpapi.OpenAPIHandler())
+	if cfg.Dev {
+		mountDev(mux, []byte(cfg.JWTSecret), verifier, gw)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
@@ -262,10 +266,6 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 		}
 		w.Write([]byte("ready\n"))
 	})
-	mux.Handle("GET /openapi.json", httpapi.OpenAPIHandler())
-	if cfg.Dev {
-		mountDev(mux, []byte(cfg.JWTSecret), verifier, gw)
-	}
 	return &server{io: io, gateway: gw, handler: mux}
 }
 
