@@ -18,6 +18,8 @@ export interface Notification {
   status: "unread" | "read";
   createdAt: string;
   readAt: string | null;
+  /** When the user saw it in the list, on stores that track it. */
+  seenAt?: string | null;
   expiresAt: string | null;
   groupKey?: string;
 }
@@ -59,6 +61,8 @@ export interface NotificationDeletedPayload extends Stamped {
 }
 export interface UnreadCountPayload extends Stamped {
   unreadCount: number;
+  /** On stores that track seen state. */
+  unseenCount?: number;
 }
 export interface AllReadPayload extends Stamped {
   updated: number;
