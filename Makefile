@@ -5,14 +5,17 @@
 
 GO       ?= go
 FUZZTIME ?= 30000x
-NPM_DIRS := test/interop test/e2e
+NPM_DIRS := test/interop test/e2e test/browser clients/js web
+# The browser suite drives Debian's chromium (/usr/bin/chromium); no npm
+# package may download a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test deps vet unit fuzz bench-smoke bench conformance
+.PHONY: run test deps vet typecheck unit fuzz bench-smoke bench conformance
 
 run:
 	$(GO) run ./cmd/herald serve --dev
 
-test: deps vet unit fuzz bench-smoke
+test: deps vet typecheck unit fuzz bench-smoke
 
 # npm packages of the real-client tests (socket.io-client, browser driver).
 deps:
@@ -27,6 +30,13 @@ vet:
 	GOOS=darwin $(GO) build ./...
 	GOOS=windows $(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+# The TypeScript of the client and the demo app. Their tests run under
+# `go test` (TestClientJS: vitest, unit and live; TestBrowser; web's
+# TestDistIsBuilt).
+typecheck:
+	cd clients/js && npx --no-install tsc --noEmit
+	cd web && npx --no-install tsc --noEmit
 
 unit:
 	$(GO) test -race -count=1 ./...

@@ -226,10 +226,11 @@ func openStore(ctx context.Context, cfg serveConfig) (herald.Store, string, erro
 }
 
 func printDevBanner(cfg serveConfig, addr net.Addr) {
-	tok, _ := auth.Mint([]byte(cfg.JWTSecret), herald.Identity{UserID: "dev-user", Email: "dev@example.com", Role: "user"}, 24*time.Hour)
+	tok, _ := auth.Mint([]byte(cfg.JWTSecret), devUser, 24*time.Hour)
 	port := addr.(*net.TCPAddr).Port
 	fmt.Fprintf(os.Stderr, `
 herald is running in development mode on http://localhost:%d
+  the demo app: http://localhost:%d/
   JWT_SECRET=%s
   HERALD_API_KEY=%s
   a token for user "dev-user" (24h):
@@ -238,7 +239,7 @@ herald is running in development mode on http://localhost:%d
     curl -X POST http://localhost:%d/v1/notifications -H 'Authorization: Bearer %s' \
       -H 'Content-Type: application/json' -d '{"userId":"dev-user","type":"info","title":"Hello","message":"from herald"}'
 
-`, port, cfg.JWTSecret, cfg.APIKey, tok, port, cfg.APIKey)
+`, port, port, cfg.JWTSecret, cfg.APIKey, tok, port, cfg.APIKey)
 }
 
 // purgeExpired deletes expired notifications every minute; reads already
@@ -313,10 +314,15 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 	api := httpapi.New(httpapi.Config{Gateway: gw, Verifier: verifier, APIKey: cfg.APIKey, Logger: log,
 		RequestsPerSecond: off(cfg.Limits.APIRate), LimitObserver: m})
 
+	api = httpapi.CORS(cfg.CORSOrigins, api) // the user routes answer browsers like the socket transport
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", newHandshakeGuard(io, engineio.CORS{Origins: cfg.CORSOrigins}, off(cfg.Limits.HandshakeRate), m, log))
 	mux.Handle("/v1/", m.Middleware(api))
 	mux.Handle("GET /metrics", metrics.Handler(reg))
+	mux.Handle("GET /openapi.json", httpapi.OpenAPIHandler())
+	if cfg.Dev {
+		mountDev(mux, []byte(cfg.JWTSecret), verifier, gw)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
