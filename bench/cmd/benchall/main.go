@@ -73,7 +73,8 @@ func parseFlags(args []string) (options, error) {
 		fs.PrintDefaults()
 	}
 	var servers string
-	fs.StringVar(&servers, "servers", "herald,floor,node,zishang", "servers to run, in this order: "+strings.Join(serverNames, ", "))
+	fs.StringVar(&servers, "servers", "herald,floor,node,zishang",
+		"servers to run, in this order, from "+strings.Join(serverNames, ", ")+"; one named twice runs twice (its second column is name#2)")
 	fs.IntVar(&o.port, "port", 3400, "port of the first server; the others get the next ones")
 	fs.StringVar(&o.serverCPU, "server-cpu", "0", "CPU list the server is pinned to (taskset -c); empty: no pinning")
 	fs.StringVar(&o.loadCPU, "load-cpu", "1", "CPU list the load tool is pinned to (taskset -c); empty: no pinning")
@@ -106,7 +107,8 @@ var serverNames = []string{"herald", "herald-nopresence", "floor", "node", "zish
 
 // server is one server under test: how to build it and how to start it.
 type server struct {
-	name  string
+	kind  string   // which server: one of serverNames
+	name  string   // its label in the table: kind, with "#2", "#3"... when kind runs again
 	dir   string   // working directory, relative to the repository
 	cmd   []string // command line, after preparation
 	env   []string
@@ -145,8 +147,13 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("build heraldload: %w", err)
 	}
 	var servers []*server
-	for i, name := range o.servers {
-		s := &server{name: name, env: []string{
+	runs := map[string]int{}
+	for i, kind := range o.servers {
+		name := kind
+		if runs[kind]++; runs[kind] > 1 {
+			name += "#" + strconv.Itoa(runs[kind])
+		}
+		s := &server{kind: kind, name: name, env: []string{
 			"PORT=" + strconv.Itoa(o.port+i), "JWT_SECRET=" + o.secret, "HERALD_API_KEY=" + o.apiKey,
 		}}
 		prepare(ctx, root, tmp, o, s)
@@ -208,7 +215,7 @@ func repoRoot() (string, error) {
 
 // prepare builds or installs a server; on failure it sets s.skip.
 func prepare(ctx context.Context, root, tmp string, o options, s *server) {
-	switch s.name {
+	switch s.kind {
 	case "herald", "herald-nopresence":
 		bin := o.heraldBin
 		if bin == "" {
@@ -230,7 +237,7 @@ func prepare(ctx context.Context, root, tmp string, o options, s *server) {
 			return
 		}
 		s.cmd = append([]string{bin}, strings.Fields(strings.ReplaceAll(o.heraldArgs, "{dir}", dir))...)
-		if s.name == "herald-nopresence" {
+		if s.kind == "herald-nopresence" {
 			s.cmd = append(s.cmd, "--presence=false")
 		}
 		s.env = append(s.env, "CORS_ORIGIN=http://localhost:3000")
