@@ -5,12 +5,15 @@
 #   bench/run.sh fanout -- -n 10000 -reps 5
 #   bench/run.sh emit   -- -n 10000
 #   bench/run.sh -servers node,zishang conns -- -n 2000
+#   bench/run.sh -servers herald,herald-nopresence,floor,node fanout -- -n 10000 -reps 5
 #
-# Flags before the scenario go to the runner (bench/cmd/benchall: -servers, -port, -server-cpu,
-# -load-cpu, -herald-bin, -herald-args, -keep-logs, -json); flags after "--" go to the load tool
-# (heraldload). The runner installs the Node reference (npm ci), builds herald, the Go reference and
-# the load tool, starts each server fresh pinned to CPU 0, runs the load tool pinned to CPU 1 and
-# prints one table with each server's figures and their ratio to herald's.
+# Servers: herald (its defaults), herald-nopresence, floor, node, zishang (default: herald,floor,
+# node,zishang). Flags before the scenario go to the runner (bench/cmd/benchall: -servers,
+# -baseline, -port, -server-cpu, -load-cpu, -herald-bin, -herald-args, -keep-logs, -json); flags
+# after "--" go to the load tool (heraldload). The runner installs the Node reference (npm ci),
+# builds herald, the floor, the Go reference and the load tool, starts each server fresh pinned to
+# CPU 0, runs the load tool pinned to CPU 1 and prints one table with each server's figures and
+# their ratio to the baseline's (herald's by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 exec go run ./bench/cmd/benchall "$@"
