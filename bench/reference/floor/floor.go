@@ -251,14 +251,15 @@ func (f *floor) readLoop() {
 			panic(err) // the epoll descriptor is the floor's own: this cannot happen
 		}
 		for _, ev := range events[:n] {
+			// The read lock keeps s.fd from being closed (by a failed write) and reused meanwhile.
 			f.mu.RLock()
 			s := f.byFD[ev.Fd]
-			f.mu.RUnlock()
-			if s == nil {
-				continue
+			m, err := 0, error(unix.EAGAIN)
+			if s != nil {
+				m, err = unix.Read(s.fd, buf)
 			}
-			m, err := unix.Read(s.fd, buf)
-			if err == unix.EAGAIN {
+			f.mu.RUnlock()
+			if s == nil || err == unix.EAGAIN {
 				continue
 			}
 			if err != nil || m == 0 || s.scan(buf[:m]) {
