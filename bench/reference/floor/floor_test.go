@@ -7,8 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,6 +83,51 @@ func TestLoadTool(t *testing.T) {
 			t.Fatalf("%d sockets still held after the load tool closed them", n)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRefuses: a token signed with another secret gets connect_error, the API wants its key.
+func TestRefuses(t *testing.T) {
+	f, err := newFloor("test-secret", "test-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(f.handler())
+	t.Cleanup(srv.Close)
+	cfg, err := bench.ParseFlags([]string{"conns", "-url", srv.URL, "-secret", "wrong", "-api-key", "test-key",
+		"-server-pid", "-1", "-n", "10", "-hold", "10ms", "-src", "127.0.0.2-127.0.0.4", "-deadline", "30s"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, _ := bench.Run(context.Background(), cfg, io.Discard)
+	if res.Connect.Failed != 10 || res.Connect.Connected != 0 {
+		t.Errorf("wrong secret: connected %d, failed %d; want 0, 10", res.Connect.Connected, res.Connect.Failed)
+	}
+	if len(res.Errors) == 0 {
+		t.Error("no error reported for the refused connections")
+	}
+	for e := range res.Errors {
+		if !strings.Contains(e, "token_invalid") {
+			t.Errorf("error %q, want connect_error token_invalid", e)
+		}
+	}
+	for _, c := range []struct{ method, path, auth, body string }{
+		{"POST", "/v1/emit", "", `{"event":"e","broadcast":true}`},
+		{"POST", "/v1/emit", "Bearer wrong", `{"event":"e","broadcast":true}`},
+		{"GET", "/v1/stats", "", ""},
+	} {
+		req, _ := http.NewRequest(c.method, srv.URL+c.path, strings.NewReader(c.body))
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s %s with %q: %s, want 401", c.method, c.path, c.auth, resp.Status)
+		}
 	}
 }
 
