@@ -295,6 +295,23 @@ func TestConnectErrorCounted(t *testing.T) {
 	}
 }
 
+// TestDeadlineDuringRampKeepsCounts: a ramp cut short by the deadline still reports what it reached.
+func TestDeadlineDuringRampKeepsCounts(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t, false)
+	cfg := testConfig(f, "conns")
+	cfg.Rate = 40 // 60 connections take 1.5 s; the deadline ends the ramp after 0.5 s
+	cfg.Deadline = 500 * time.Millisecond
+	res, err := Run(context.Background(), cfg, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "connecting") {
+		t.Fatalf("got error %v, want the ramp's deadline", err)
+	}
+	if c := res.Connect; c.Connected == 0 || c.Connected >= 60 || c.RatePerSec == 0 || c.Latency.Count == 0 {
+		t.Errorf("got connected %d, rate %.0f/s, %d latencies; want the part of the ramp that was done",
+			c.Connected, c.RatePerSec, c.Latency.Count)
+	}
+}
+
 func keys(m map[string]int) []string {
 	var k []string
 	for s := range m {

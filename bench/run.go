@@ -239,6 +239,14 @@ func (r *runner) connect(ctx context.Context, event string, group int) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// Keep what the ramp reached: a server that cannot take the ramp is a result.
+			if s, err := r.snapshot(); err == nil {
+				r.recordConnect(s, start, before, cpuTool0)
+			}
+			if sr := r.res.Server; sr != nil {
+				u := r.serverUsage()
+				sr.RSSAfter, sr.HWM, sr.Threads = u.RSS, u.HWM, u.Threads
+			}
 			r.fleet.close()
 			return fmt.Errorf("connecting: %w", ctx.Err())
 		case <-tick.C:
@@ -258,6 +266,17 @@ func (r *runner) connect(ctx context.Context, event string, group int) error {
 		r.fleet.close()
 		return err
 	}
+	r.recordConnect(s, start, before, cpuTool0)
+	if s.Connected == 0 {
+		r.fleet.close()
+		return errors.New("no connection authenticated")
+	}
+	sleepCtx(ctx, cfg.Settle)
+	return nil
+}
+
+// recordConnect puts the ramp's figures into the result: counts, rate, latency, CPU on both sides.
+func (r *runner) recordConnect(s Snapshot, start time.Time, before ProcUsage, cpuTool0 time.Duration) {
 	// The ramp ended at the last handshake; the ticker only samples it.
 	el := time.Since(start)
 	if s.LastConnect > 0 {
@@ -273,12 +292,6 @@ func (r *runner) connect(ctx context.Context, event string, group int) error {
 	if sr := r.res.Server; sr != nil {
 		sr.CPUConnect = sec(r.serverUsage().CPU - before.CPU)
 	}
-	if s.Connected == 0 {
-		r.fleet.close()
-		return errors.New("no connection authenticated")
-	}
-	sleepCtx(ctx, cfg.Settle)
-	return nil
 }
 
 // serverLine is the server's RSS and CPU for the progress line.

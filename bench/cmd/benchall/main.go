@@ -1,12 +1,17 @@
 //go:build linux
 
 // Command benchall runs one load scenario side by side against herald and the reference servers
-// (bench/reference/node: socket.io on Node; bench/reference/zishang: a Go port of socket.io), each
-// started fresh and pinned to its own core, with the load tool pinned to the other, and prints one
-// table with each server's figures and their ratio to herald's.
+// (bench/reference/floor: the cheapest broadcast this machine can do; bench/reference/node:
+// socket.io on Node; bench/reference/zishang: a Go port of socket.io), each started fresh and
+// pinned to its own core, with the load tool pinned to the other, and prints one table with each
+// server's figures and their ratio to herald's.
+//
+// herald runs with its defaults (`herald serve --db <temp dir>/herald.db`); herald-nopresence is
+// the same binary with --presence=false, a server of its own name so that a table never passes
+// off a flag as the default.
 //
 //	go run ./bench/cmd/benchall conns -- -n 10000 -hold 30s
-//	go run ./bench/cmd/benchall -servers node,zishang fanout -- -n 10000 -reps 5
+//	go run ./bench/cmd/benchall -servers herald,floor,node fanout -- -n 10000 -reps 5
 //
 // Flags after "--" go to the load tool (heraldload) unchanged. Run it from the repository.
 package main
@@ -43,6 +48,7 @@ type options struct {
 	apiKey      string
 	heraldBin   string
 	heraldArgs  string
+	baseline    string
 	databaseURL string
 	keepLogs    bool
 	json        bool
@@ -70,15 +76,17 @@ func parseFlags(args []string) (options, error) {
 		fs.PrintDefaults()
 	}
 	var servers string
-	fs.StringVar(&servers, "servers", "herald,node,zishang", "servers to run, in this order")
+	fs.StringVar(&servers, "servers", "herald,floor,node,zishang",
+		"servers to run, in this order, from "+strings.Join(serverNames, ", ")+"; one named twice runs twice (its second column is name#2)")
 	fs.IntVar(&o.port, "port", 3400, "port of the first server; the others get the next ones")
 	fs.StringVar(&o.serverCPU, "server-cpu", "0", "CPU list the server is pinned to (taskset -c); empty: no pinning")
 	fs.StringVar(&o.loadCPU, "load-cpu", "1", "CPU list the load tool is pinned to (taskset -c); empty: no pinning")
 	fs.StringVar(&o.secret, "secret", "bench-secret", "JWT_SECRET given to every server")
 	fs.StringVar(&o.apiKey, "api-key", "bench-key", "HERALD_API_KEY given to every server")
 	fs.StringVar(&o.heraldBin, "herald-bin", "", "herald binary to run (default: built from ./cmd/herald)")
-	fs.StringVar(&o.heraldArgs, "herald-args", "serve --db {dir}/herald.db --presence=false",
-		"arguments of herald; {dir} is a fresh temporary directory (presence is off: the references have none, and it sends every connect to every user of the tenant)")
+	fs.StringVar(&o.heraldArgs, "herald-args", "serve --db {dir}/herald.db",
+		"arguments of herald (its defaults); {dir} is a fresh temporary directory. herald-nopresence adds --presence=false")
+	fs.StringVar(&o.baseline, "baseline", "herald", "server the ratios are to (the first one measured when it was not)")
 	fs.StringVar(&o.databaseURL, "database-url", os.Getenv("DATABASE_URL"),
 		"PostgreSQL URL given to herald only, as DATABASE_URL (env DATABASE_URL); empty: the SQLite store. Use a fresh database or schema (?search_path=name) per run")
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the temporary directory with the servers' logs")
@@ -99,9 +107,13 @@ func parseFlags(args []string) (options, error) {
 	return o, nil
 }
 
+// serverNames are the servers the runner knows.
+var serverNames = []string{"herald", "herald-nopresence", "floor", "node", "zishang"}
+
 // server is one server under test: how to build it and how to start it.
 type server struct {
-	name  string
+	kind  string   // which server: one of serverNames
+	name  string   // its label in the table: kind, with "#2", "#3"... when kind runs again
 	dir   string   // working directory, relative to the repository
 	cmd   []string // command line, after preparation
 	env   []string
@@ -140,8 +152,13 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("build heraldload: %w", err)
 	}
 	var servers []*server
-	for i, name := range o.servers {
-		s := &server{name: name, env: []string{
+	runs := map[string]int{}
+	for i, kind := range o.servers {
+		name := kind
+		if runs[kind]++; runs[kind] > 1 {
+			name += "#" + strconv.Itoa(runs[kind])
+		}
+		s := &server{kind: kind, name: name, env: []string{
 			"PORT=" + strconv.Itoa(o.port+i), "JWT_SECRET=" + o.secret, "HERALD_API_KEY=" + o.apiKey,
 		}}
 		prepare(ctx, root, tmp, o, s)
@@ -203,8 +220,8 @@ func repoRoot() (string, error) {
 
 // prepare builds or installs a server; on failure it sets s.skip.
 func prepare(ctx context.Context, root, tmp string, o options, s *server) {
-	switch s.name {
-	case "herald":
+	switch s.kind {
+	case "herald", "herald-nopresence":
 		bin := o.heraldBin
 		if bin == "" {
 			if _, err := os.Stat(filepath.Join(root, "cmd", "herald")); err != nil {
@@ -212,18 +229,30 @@ func prepare(ctx context.Context, root, tmp string, o options, s *server) {
 				return
 			}
 			bin = filepath.Join(tmp, "herald")
-			if err := sh(ctx, root, nil, "go", "build", "-o", bin, "./cmd/herald"); err != nil {
-				s.skip = "build ./cmd/herald: " + err.Error()
-				return
+			if _, err := os.Stat(bin); err != nil { // both herald servers run one build
+				if err := sh(ctx, root, nil, "go", "build", "-o", bin, "./cmd/herald"); err != nil {
+					s.skip = "build ./cmd/herald: " + err.Error()
+					return
+				}
 			}
 		}
-		dir, err := os.MkdirTemp(tmp, "herald-")
+		dir, err := os.MkdirTemp(tmp, s.name+"-")
 		if err != nil {
 			s.skip = err.Error()
 			return
 		}
 		s.cmd = append([]string{bin}, strings.Fields(strings.ReplaceAll(o.heraldArgs, "{dir}", dir))...)
+		if s.kind == "herald-nopresence" {
+			s.cmd = append(s.cmd, "--presence=false")
+		}
 		s.env = append(s.env, "CORS_ORIGIN=http://localhost:3000", "DATABASE_URL="+o.databaseURL)
+	case "floor":
+		bin := filepath.Join(tmp, "floor")
+		if err := sh(ctx, root, nil, "go", "build", "-o", bin, "./bench/reference/floor"); err != nil {
+			s.skip = "build: " + err.Error()
+			return
+		}
+		s.cmd = []string{bin}
 	case "node":
 		s.dir = filepath.Join(root, "bench", "reference", "node")
 		if _, err := exec.LookPath("node"); err != nil {
@@ -248,7 +277,7 @@ func prepare(ctx context.Context, root, tmp string, o options, s *server) {
 		}
 		s.cmd = []string{bin}
 	default:
-		s.skip = "unknown server (want herald, node or zishang)"
+		s.skip = "unknown server (want one of " + strings.Join(serverNames, ", ") + ")"
 	}
 }
 
@@ -490,8 +519,8 @@ func printTable(w io.Writer, o options, servers []*server, results map[string]*b
 		return
 	}
 	baseline := names[0]
-	if results["herald"] != nil {
-		baseline = "herald"
+	if results[o.baseline] != nil {
+		baseline = o.baseline
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%s\t", o.scenario+" "+strings.Join(o.loadArgs, " "))
