@@ -1,7 +1,10 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -142,4 +145,82 @@ func TestDelayedUnsubscribe(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Redis restarted: nodes stay up, report degraded, then resubscribe,
+// rewrite presence and leases, call OnResync, and deliver again by
+// themselves.
+func TestRedisRestart(t *testing.T) {
+	r := startRedis(t)
+	var resyncs [2]atomic.Int32
+	a := newTestNode(t, r, "h", Options{OnResync: func() { resyncs[0].Add(1) }})
+	b := newTestNode(t, r, "h", Options{OnResync: func() { resyncs[1].Add(1) }})
+	cl := dialClient(t, a.url, "rooms=user:1&user=u1")
+	b.emit(t, "before", []string{"user:1"})
+	cl.expect(t, "before")
+
+	r.stop()
+	for _, n := range []*testNode{a, b} {
+		checkFor(t, 5*time.Second, func() error {
+			if ok, _ := n.Health(); ok {
+				return fmt.Errorf("healthy while Redis is down")
+			}
+			return nil
+		})
+	}
+	if _, reason := a.Health(); !strings.Contains(reason, "redis") {
+		t.Errorf("reason %q does not name redis", reason)
+	}
+	local := dialClient(t, b.url, "rooms=user:1")
+	b.emit(t, "during", []string{"user:1"}) // local delivery goes on
+	local.expect(t, "during")
+	checkFor(t, 5*time.Second, func() error {
+		if b.Stats().PublishErrors == 0 {
+			return fmt.Errorf("no publish error counted")
+		}
+		return nil
+	})
+
+	r.start()
+	checkFor(t, 10*time.Second, func() error {
+		for i, n := range []*testNode{a, b} {
+			if ok, reason := n.Health(); !ok {
+				return fmt.Errorf("node %d: %s", i, reason)
+			}
+			if resyncs[i].Load() != 1 {
+				return fmt.Errorf("node %d: %d resyncs", i, resyncs[i].Load())
+			}
+		}
+		return nil
+	})
+	b.emit(t, "after", []string{"user:1"})
+	cl.expect(t, "after") // "during" was lost to A: OnResync is for that
+	local.expect(t, "after")
+	ctx := context.Background()
+	checkFor(t, 5*time.Second, func() error {
+		tot, err := b.Totals(ctx)
+		if err != nil || tot != (Totals{Nodes: 2, Users: 1, Sockets: 1}) {
+			return fmt.Errorf("Totals = %+v, %v; want 2 nodes, 1 user, 1 socket", tot, err)
+		}
+		return nil
+	})
+}
+
+// BenchmarkPublishDeliver: one broadcast from node B to a user room whose
+// socket is on node A, until A's client has it (a round trip through
+// Redis and a websocket, one at a time). Allocations are those of both
+// nodes and the client.
+func BenchmarkPublishDeliver(b *testing.B) {
+	r := startRedis(b)
+	a := newTestNode(b, r, "h", Options{})
+	from := newTestNode(b, r, "h", Options{})
+	cl := dialClient(b, a.url, "rooms=user:1")
+	nsp := from.srv.Of("/")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := nsp.To("user:1").Emit("msg", "x"); err != nil {
+			b.Fatal(err)
+		}
+		cl.next(b)
+	}
 }

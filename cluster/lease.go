@@ -69,7 +69,7 @@ func (n *Node) refreshLease(first bool) error {
 		return err
 	}
 	if added == 1 && !first {
-		n.log.Warn("cluster: this node's lease had lapsed; writing its presence again")
+		n.log.Warn("cluster: this node was not listed (its lease lapsed or Redis restarted); writing its presence again")
 		n.presence.restore()
 	}
 	return nil
