@@ -35,7 +35,8 @@ if ARGV[2] == 'live' then
 end
 return redis.call('ZRANGEBYSCORE', ARGV[1] .. ':nodes', '-inf', now, 'LIMIT', 0, 16)`)
 
-// leaseLoop refreshes the lease and reaps dead nodes every LeaseTTL/3.
+// leaseLoop refreshes the lease and reaps dead nodes every LeaseTTL/3,
+// and at once when Redis is back after an outage.
 func (n *Node) leaseLoop() {
 	t := time.NewTicker(n.opts.LeaseTTL / 3)
 	defer t.Stop()
@@ -55,6 +56,7 @@ func (n *Node) leaseLoop() {
 		case <-n.ctx.Done():
 			return
 		case <-t.C:
+		case <-n.leaseNow:
 		}
 	}
 }

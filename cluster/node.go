@@ -120,6 +120,7 @@ type Node struct {
 	shardsDown atomic.Int32
 	resync     atomic.Bool
 	leaseErr   atomic.Pointer[string]
+	leaseNow   chan struct{} // refresh the lease at once
 	closed     atomic.Bool
 }
 
@@ -130,7 +131,7 @@ type Node struct {
 func New(rdb *redis.Client, opts Options) *Node {
 	opts.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &Node{opts: opts, rdb: rdb, id: newNodeID(), started: time.Now(), log: opts.Logger, ctx: ctx, cancel: cancel}
+	n := &Node{opts: opts, rdb: rdb, id: newNodeID(), started: time.Now(), log: opts.Logger, ctx: ctx, cancel: cancel, leaseNow: make(chan struct{}, 1)}
 	n.pub = newPublisher(n)
 	n.presence = newPresence(n)
 	n.shardsDown.Store(int32(opts.Shards))
@@ -224,7 +225,12 @@ func (n *Node) shardDown() { n.shardsDown.Add(1) }
 func (n *Node) shardUp() {
 	if n.shardsDown.Add(-1) == 0 && n.resync.CompareAndSwap(true, false) {
 		n.log.Info("cluster: redis is back, resyncing")
+		select {
+		case n.leaseNow <- struct{}{}:
+		default:
+		}
 		n.presence.restore()
+		n.goFunc(n.presence.recheck)
 		if n.opts.OnResync != nil {
 			go n.opts.OnResync()
 		}

@@ -23,9 +23,12 @@ const presenceBatch = 256
 //
 // When <p>:o:<user> goes from empty to not, "online" is published on
 // <p>:p:<user>, and "offline" the other way: once per transition for the
-// whole cluster, since scripts run one at a time.
+// whole cluster, since scripts run one at a time. A node that rewrites a
+// state it could not write before (retry) announces offline whenever the
+// set is empty: after a Redis restart the set no longer knows the node,
+// and the watchers must still learn that the user left meanwhile.
 const presenceLua = `
-local function apply(p, node, user, count, online)
+local function apply(p, node, user, count, online, retry)
   local skey, okey = p..':s:'..user, p..':o:'..user
   local old = tonumber(redis.call('HGET', skey, node) or '0')
   if count > 0 then redis.call('HSET', skey, node, count) else redis.call('HDEL', skey, node) end
@@ -41,23 +44,26 @@ local function apply(p, node, user, count, online)
     end
   else
     redis.call('SREM', p..':nu:'..node, user)
-    if redis.call('SREM', okey, node) == 1 and redis.call('SCARD', okey) == 0 then
+    if (redis.call('SREM', okey, node) == 1 or retry) and redis.call('SCARD', okey) == 0 then
       redis.call('PUBLISH', p..':p:'..user, 'offline')
     end
   end
 end
 `
 
-// setScript: ARGV prefix, node, then (user, sockets, online 0|1) per user.
+// setScript: ARGV prefix, node, then (user, sockets, online 0|1, retry
+// 0|1) per user.
 var setScript = redis.NewScript(presenceLua + `
-for i = 3, #ARGV, 3 do apply(ARGV[1], ARGV[2], ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2] == '1') end
+for i = 3, #ARGV, 4 do
+  apply(ARGV[1], ARGV[2], ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2] == '1', ARGV[i+3] == '1')
+end
 return 0`)
 
 // reapScript: ARGV prefix, dead node, batch size. Takes up to a batch of
 // the dead node's users out of presence and returns how many it took.
 var reapScript = redis.NewScript(presenceLua + `
 local users = redis.call('SPOP', ARGV[1]..':nu:'..ARGV[2], tonumber(ARGV[3]))
-for _, u in ipairs(users) do apply(ARGV[1], ARGV[2], u, 0, false) end
+for _, u in ipairs(users) do apply(ARGV[1], ARGV[2], u, 0, false, false) end
 return #users`)
 
 // Presence is the cluster-wide presence of users. A user is online while
@@ -74,7 +80,8 @@ type Presence struct {
 	users   map[string]*localUser
 	sockets int                 // local sockets, sum over users
 	dirty   map[string]struct{} // users whose state Redis does not have yet
-	scan    bool                // reconcile Redis's user set of this node
+	watched map[string]*watchedUser
+	scan    bool // reconcile Redis's user set of this node
 	kick    chan struct{}
 
 	writing sync.Mutex // one batch in Redis at a time, in order
@@ -83,16 +90,18 @@ type Presence struct {
 type localUser struct {
 	sockets int
 	online  bool
+	retry   bool        // a write of this user's state failed
 	leaving *time.Timer // grace period after the last socket left
 }
 
 func newPresence(n *Node) *Presence {
-	return &Presence{n: n, users: make(map[string]*localUser), dirty: make(map[string]struct{}), kick: make(chan struct{}, 1)}
+	return &Presence{n: n, users: make(map[string]*localUser), dirty: make(map[string]struct{}), watched: make(map[string]*watchedUser), kick: make(chan struct{}, 1)}
 }
 
 // OnTransition sets the function told of the online and offline
-// transitions of watched users (see Watch), cluster-wide and once each. It
-// runs on a Pub/Sub goroutine and must not block.
+// transitions of watched users (see Watch), cluster-wide and once each:
+// for one user, calls alternate between online and offline. It runs on a
+// Pub/Sub goroutine and must not block.
 func (p *Presence) OnTransition(fn func(userKey string, online bool)) { p.transition.Store(&fn) }
 
 // Add counts a new local socket of the user; the first one makes the user
@@ -206,11 +215,35 @@ func (p *Presence) Query(ctx context.Context, userKeys []string) ([]bool, error)
 // each needs an Unwatch, and the last Unwatch unsubscribes after
 // UnsubscribeDelay.
 func (p *Presence) Watch(userKey string) {
+	p.mu.Lock()
+	w := p.watched[userKey]
+	if w == nil {
+		w = &watchedUser{}
+		p.watched[userKey] = w
+	}
+	w.refs++
+	p.mu.Unlock()
 	p.n.wait(p.n.acquire(p.key("p", userKey), func(payload string) { p.received(userKey, payload) }))
 }
 
 // Unwatch drops a watch taken by Watch.
-func (p *Presence) Unwatch(userKey string) { p.n.release(p.key("p", userKey)) }
+func (p *Presence) Unwatch(userKey string) {
+	p.mu.Lock()
+	if w := p.watched[userKey]; w != nil {
+		if w.refs--; w.refs == 0 {
+			delete(p.watched, userKey)
+		}
+	}
+	p.mu.Unlock()
+	p.n.release(p.key("p", userKey))
+}
+
+// watchedUser is the last state this node told of a watched user.
+type watchedUser struct {
+	refs   int
+	known  bool
+	online bool
+}
 
 func (p *Presence) received(userKey, payload string) {
 	if payload != "online" && payload != "offline" {
@@ -218,8 +251,57 @@ func (p *Presence) received(userKey, payload string) {
 		return
 	}
 	p.n.stats.received.Add(1)
-	if fn := p.transition.Load(); fn != nil {
-		(*fn)(userKey, payload == "online")
+	p.observe(userKey, payload == "online", true)
+}
+
+// observe records a watched user's state and tells OnTransition when it
+// changed. A state first seen is told only if it came as a transition
+// (tell): the first look after a resync just learns it. So watchers never
+// get the same state twice in a row, even when Redis failures repeat or
+// lose a transition.
+func (p *Presence) observe(userKey string, online, tell bool) {
+	p.mu.Lock()
+	w := p.watched[userKey]
+	changed := w != nil && (w.known && w.online != online || !w.known && tell)
+	if w != nil {
+		w.known, w.online = true, online
+	}
+	p.mu.Unlock()
+	if changed {
+		if fn := p.transition.Load(); fn != nil {
+			(*fn)(userKey, online)
+		}
+	}
+}
+
+// recheck looks up every watched user after a resync, after the other
+// nodes had time to write their presence again, and tells the transitions
+// that Redis lost while it was down.
+func (p *Presence) recheck() {
+	select {
+	case <-p.n.ctx.Done():
+		return
+	case <-time.After(p.n.opts.LeaseTTL / 3):
+	}
+	p.mu.Lock()
+	users := make([]string, 0, len(p.watched))
+	for k := range p.watched {
+		users = append(users, k)
+	}
+	p.mu.Unlock()
+	for len(users) > 0 {
+		batch := users[:min(len(users), presenceBatch)]
+		users = users[len(batch):]
+		ctx, cancel := context.WithTimeout(p.n.ctx, p.n.opts.LeaseTTL/3)
+		online, err := p.Query(ctx, batch)
+		cancel()
+		if err != nil {
+			p.n.log.Warn("cluster: presence recheck", "err", err)
+			return
+		}
+		for i, k := range batch {
+			p.observe(k, online[i], false)
+		}
 	}
 }
 
@@ -278,11 +360,11 @@ func (p *Presence) write(ctx context.Context) error {
 		for k := range p.dirty {
 			delete(p.dirty, k)
 			batch = append(batch, k)
-			sockets, online := 0, false
+			sockets, online, retry := 0, false, false
 			if u := p.users[k]; u != nil {
-				sockets, online = u.sockets, u.online
+				sockets, online, retry = u.sockets, u.online, u.retry
 			}
-			args = append(args, k, sockets, boolArg(online))
+			args = append(args, k, sockets, boolArg(online), boolArg(retry))
 			if len(batch) == presenceBatch {
 				break
 			}
@@ -295,16 +377,22 @@ func (p *Presence) write(ctx context.Context) error {
 			p.mu.Lock()
 			for _, k := range batch {
 				p.dirty[k] = struct{}{}
+				if u := p.users[k]; u != nil {
+					u.retry = true
+				}
 			}
 			p.mu.Unlock()
 			return err
 		}
 		p.mu.Lock()
 		for _, k := range batch {
-			if u := p.users[k]; u != nil && u.sockets == 0 && !u.online {
-				if _, again := p.dirty[k]; !again {
-					delete(p.users, k)
-				}
+			u := p.users[k]
+			if u == nil {
+				continue
+			}
+			u.retry = false
+			if _, again := p.dirty[k]; !again && u.sockets == 0 && !u.online {
+				delete(p.users, k)
 			}
 		}
 		p.mu.Unlock()

@@ -201,3 +201,47 @@ func TestLeases(t *testing.T) {
 		t.Fatalf("Totals after A closed = %+v, %v; want 1 node, 1 user, 1 socket", tot, err)
 	}
 }
+
+// Redis restarted while one user left and another stayed: the watcher
+// learns that the first went offline, and the second, still online, is not
+// announced again.
+func TestPresenceAcrossRedisRestart(t *testing.T) {
+	r := startRedis(t)
+	opts := Options{LeaseTTL: 900 * time.Millisecond}
+	a := newTestNode(t, r, "h", opts)
+	b := newTestNode(t, r, "h", opts)
+	tr := watch(t, b, "stays", "leaves")
+	dialClient(t, a.url, "user=stays")
+	leaves := dialClient(t, a.url, "user=leaves")
+	tr.waitFor(t, "stays online", "leaves online")
+
+	r.stop()
+	checkFor(t, 5*time.Second, func() error {
+		if ok, _ := a.Health(); ok {
+			return fmt.Errorf("healthy while Redis is down")
+		}
+		return nil
+	})
+	leaves.close()
+	checkFor(t, 5*time.Second, func() error { // its grace period ran out
+		if _, sockets := a.Presence().counts(); sockets != 1 {
+			return fmt.Errorf("%d sockets", sockets)
+		}
+		return nil
+	})
+	time.Sleep(300 * time.Millisecond)
+	r.start()
+	tr.waitFor(t, "stays online", "leaves online", "leaves offline")
+	ctx := context.Background()
+	checkFor(t, 5*time.Second, func() error {
+		got, err := b.Presence().Query(ctx, []string{"stays", "leaves"})
+		if err != nil || !slices.Equal(got, []bool{true, false}) {
+			return fmt.Errorf("Query = %v, %v; want [true false]", got, err)
+		}
+		return nil
+	})
+	time.Sleep(opts.LeaseTTL) // past the recheck: nothing more
+	if got := tr.list(); len(got) != 3 {
+		t.Fatalf("transitions %q", got)
+	}
+}

@@ -296,10 +296,10 @@ func newPublisher(n *Node) *publisher {
 }
 
 // publish queues payload for channel, or drops it (counted) if the queue
-// is over its byte budget.
+// is over its byte budget or the node is closed.
 func (p *publisher) publish(channel string, payload []byte) {
 	p.mu.Lock()
-	if p.bytes+len(payload) > p.n.opts.PublishBuffer {
+	if p.bytes+len(payload) > p.n.opts.PublishBuffer || p.n.ctx.Err() != nil {
 		p.mu.Unlock()
 		p.n.stats.publishErrors.Add(1)
 		return
