@@ -123,15 +123,20 @@ func (a *Adapter) Broadcast(e *socketio.Encoded, opts socketio.BroadcastOptions)
 		return
 	}
 	text, atts := e.Text(), e.Attachments()
+	size := 64 + len(text) + len(a.node.id)
+	for _, x := range atts {
+		size += 8 + len(x)
+	}
 	if len(opts.Rooms) == 0 {
-		a.node.pub.publish(a.all, appendMessage(nil, a.node.id, nil, opts.Except, text, atts))
+		a.node.pub.publish(a.all, appendMessage(make([]byte, 0, size), a.node.id, nil, opts.Except, text, atts))
 		return
 	}
 	for k, r := range opts.Rooms {
 		if a.nsp.Socket(r) != nil || contains(opts.Rooms[:k], r) {
 			continue // a local socket's own room, or a repeat
 		}
-		a.node.pub.publish(a.channel(r), appendMessage(nil, a.node.id, opts.Rooms[:k+1], opts.Except, text, atts))
+		size += 8 + len(r)
+		a.node.pub.publish(a.channel(r), appendMessage(make([]byte, 0, size), a.node.id, opts.Rooms[:k+1], opts.Except, text, atts))
 	}
 }
 

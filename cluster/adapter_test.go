@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -171,7 +172,11 @@ func TestRedisRestart(t *testing.T) {
 	if _, reason := a.Health(); !strings.Contains(reason, "redis") {
 		t.Errorf("reason %q does not name redis", reason)
 	}
-	local := dialClient(t, b.url, "rooms=user:1")
+	start := time.Now()
+	local := dialClient(t, b.url, "rooms=user:1") // a new subscription
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("a join took %v while Redis was down, want no wait", d)
+	}
 	b.emit(t, "during", []string{"user:1"}) // local delivery goes on
 	local.expect(t, "during")
 	checkFor(t, 5*time.Second, func() error {
@@ -222,5 +227,86 @@ func BenchmarkPublishDeliver(b *testing.B) {
 			b.Fatal(err)
 		}
 		cl.next(b)
+	}
+}
+
+// BenchmarkPublishThroughput: broadcasts from node B to 100 user rooms in
+// turn, each with one socket on node A, without waiting; ns/op is per
+// delivered event, all of them received before the timer stops.
+func BenchmarkPublishThroughput(b *testing.B) {
+	r := startRedis(b)
+	a := newTestNode(b, r, "h", Options{})
+	from := newTestNode(b, r, "h", Options{})
+	const users = 100
+	var got atomic.Int64
+	rooms := make([]string, users)
+	for i := range rooms {
+		rooms[i] = fmt.Sprintf("user:%d", i)
+		cl := dialClient(b, a.url, "rooms="+rooms[i])
+		go func() {
+			for range cl.events {
+				got.Add(1)
+			}
+		}()
+	}
+	nsp := from.srv.Of("/")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := nsp.To(rooms[i%users]).Emit("msg", "x"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	checkFor(b, 30*time.Second, func() error {
+		if n := got.Load(); n != int64(b.N) {
+			return fmt.Errorf("%d of %d delivered", n, b.N)
+		}
+		return nil
+	})
+	b.StopTimer()
+	if s := from.Stats(); s.PublishErrors != 0 {
+		b.Fatalf("%d publish errors", s.PublishErrors)
+	}
+}
+
+// Subscriptions asked for together go to Redis in a few SUBSCRIBE
+// commands, not one per channel.
+func TestSubscribesAreBatched(t *testing.T) {
+	r := startRedis(t)
+	a := newTestNode(t, r, "h", Options{Shards: 2})
+	rdb := r.client(t)
+	calls := func() int {
+		info, err := rdb.Info(context.Background(), "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rest, ok := strings.Cut(info, "cmdstat_subscribe:calls=")
+		if !ok {
+			return 0
+		}
+		n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+		return n
+	}
+	before := calls()
+	const channels = 2000
+	ready := make([]<-chan struct{}, 0, channels)
+	for i := range channels {
+		ready = append(ready, a.acquire(fmt.Sprintf("h:/:r:batch:%d", i), func(string) {}))
+	}
+	a.wait(ready...)
+	for i, c := range ready {
+		if c == nil {
+			continue
+		}
+		select {
+		case <-c:
+		default:
+			t.Fatalf("channel %d not confirmed", i)
+		}
+	}
+	if n := calls() - before; n > 40 {
+		t.Errorf("%d SUBSCRIBE commands for %d channels", n, channels)
+	} else {
+		t.Logf("%d SUBSCRIBE commands for %d channels", n, channels)
 	}
 }

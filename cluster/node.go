@@ -9,6 +9,13 @@
 // node resubscribes, rewrites its presence and its lease, and calls
 // Options.OnResync so that the application can replay from its store what
 // its sockets missed.
+//
+// Channels, all starting with Options.Prefix: "<p>:<nsp>:r:<room>" per
+// room, "<p>:<nsp>:all" for broadcasts to every socket, "<p>:p:<user>" for
+// a user's presence transitions. Keys: see Presence and the leases in
+// lease.go. A broadcast published while Redis is down is lost to the other
+// nodes (at most once); what the application stored it replays on
+// OnResync.
 package cluster
 
 import (
@@ -33,7 +40,7 @@ type Options struct {
 	// its lease (Nodes); empty is allowed.
 	Addr string
 	// Shards is the number of Pub/Sub connections channels are spread
-	// over. Zero means 4.
+	// over. Zero means 4; at most 64.
 	Shards int
 	// SubscribeTimeout bounds how long Adapter.Add waits for Redis to
 	// confirm a new room subscription. Zero means 2s. Add does not wait
@@ -51,7 +58,8 @@ type Options struct {
 	PublishBuffer int
 	// LeaseTTL is how long this node's lease lives without a refresh; it
 	// is refreshed every LeaseTTL/3, and a node whose lease lapsed is
-	// reaped by the others within about LeaseTTL/3 more. Zero means 10s.
+	// reaped by the others within about LeaseTTL/3 more. Zero means 10s;
+	// at least 300ms.
 	LeaseTTL time.Duration
 	// PresenceGrace is how long a user whose last local socket left still
 	// counts as online on this node, so that a page reload does not flap.
@@ -72,6 +80,7 @@ func (o *Options) setDefaults() {
 	if o.Shards <= 0 {
 		o.Shards = 4
 	}
+	o.Shards = min(o.Shards, 64)
 	if o.SubscribeTimeout <= 0 {
 		o.SubscribeTimeout = 2 * time.Second
 	}
@@ -87,6 +96,7 @@ func (o *Options) setDefaults() {
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = 10 * time.Second
 	}
+	o.LeaseTTL = max(o.LeaseTTL, 300*time.Millisecond)
 	if o.PresenceGrace <= 0 {
 		o.PresenceGrace = 5 * time.Second
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,17 +33,29 @@ func watch(t testing.TB, n *testNode, users ...string) *transitions {
 	return tr
 }
 
-// waitFor waits until exactly want was reported.
+// waitFor waits until exactly want was reported, in the order given for
+// each user (transitions of different users come on different channels,
+// in no set order).
 func (tr *transitions) waitFor(t testing.TB, want ...string) {
 	t.Helper()
 	checkFor(t, 5*time.Second, func() error {
 		tr.mu.Lock()
 		defer tr.mu.Unlock()
-		if !slices.Equal(tr.got, want) {
+		if fmt.Sprint(byUser(tr.got)) != fmt.Sprint(byUser(want)) {
 			return fmt.Errorf("transitions %q, want %q", tr.got, want)
 		}
 		return nil
 	})
+}
+
+// byUser groups "user state" entries by user, in order.
+func byUser(list []string) map[string][]string {
+	m := make(map[string][]string)
+	for _, e := range list {
+		user, state, _ := strings.Cut(e, " ")
+		m[user] = append(m[user], state)
+	}
+	return m
 }
 
 func (tr *transitions) list() []string {
