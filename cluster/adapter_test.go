@@ -166,6 +166,9 @@ func TestRedisRestart(t *testing.T) {
 			if ok, _ := n.Health(); ok {
 				return fmt.Errorf("healthy while Redis is down")
 			}
+			if d := n.shardsDown.Load(); d != int32(len(n.shards)) {
+				return fmt.Errorf("%d shards down", d)
+			}
 			return nil
 		})
 	}
@@ -304,7 +307,9 @@ func TestSubscribesAreBatched(t *testing.T) {
 			t.Fatalf("channel %d not confirmed", i)
 		}
 	}
-	if n := calls() - before; n > 40 {
+	// One per channel without batching; how many fewer depends on how
+	// fast the writer wakes meanwhile (a few under no load).
+	if n := calls() - before; n > channels/10 {
 		t.Errorf("%d SUBSCRIBE commands for %d channels", n, channels)
 	} else {
 		t.Logf("%d SUBSCRIBE commands for %d channels", n, channels)

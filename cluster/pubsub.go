@@ -83,8 +83,8 @@ func (n *Node) acquire(channel string, handler func(payload string)) <-chan stru
 		s.leaving.Stop()
 		s.leaving = nil
 	}
-	if !sh.up {
-		return nil
+	if !sh.up || n.shardsDown.Load() > 0 {
+		return nil // Redis is down, or going: do not wait for it
 	}
 	select {
 	case <-s.ready:
