@@ -15,6 +15,10 @@ import (
 // broadcasts to every socket (subscribed from the start). A room named
 // after a local socket's id stays local; one named after a socket of
 // another node is not reached (no node subscribes to socket ids).
+//
+// Order: the broadcasts of one node to one room reach every node in the
+// order they were made (one publisher, one connection per channel); there
+// is no order between rooms or between origin nodes.
 type Adapter struct {
 	node  *Node
 	nsp   *socketio.Namespace

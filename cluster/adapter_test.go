@@ -39,13 +39,18 @@ func TestBroadcastAcrossNodes(t *testing.T) {
 		muted.expect(t, "sentinel")
 		muted.quiet(t)
 	})
+	t.Run("node without the rooms receives nothing", func(t *testing.T) {
+		if got := c.Stats(); got.Received != 0 || got.Echoes != 0 {
+			t.Errorf("node C received %d messages and %d echoes, want none", got.Received, got.Echoes)
+		}
+	})
 	t.Run("every socket", func(t *testing.T) {
 		b.emit(t, "all", nil, "user:2")
 		u1.expect(t, "all")
 		muted.expect(t, "all")
 		both.quiet(t)
 	})
-	t.Run("node without the rooms receives nothing", func(t *testing.T) {
+	t.Run("counts", func(t *testing.T) {
 		// C got only the every-socket broadcast, on the channel all
 		// nodes share.
 		if got := c.Stats().Received; got != 1 {

@@ -135,7 +135,9 @@ type Node struct {
 }
 
 // New starts a node on rdb, which the caller keeps and closes after
-// Node.Close. It does not wait for Redis: a node started while Redis is
+// Node.Close. rdb's retries (redis.Options.MaxRetries) can publish a
+// broadcast twice when a connection breaks after Redis took it; -1 makes
+// broadcasts at most once instead. It does not wait for Redis: a node started while Redis is
 // down serves its local sockets, reports itself unhealthy and joins the
 // cluster (then calls OnResync) when Redis answers.
 func New(rdb *redis.Client, opts Options) *Node {
