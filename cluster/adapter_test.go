@@ -1,0 +1,322 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Three nodes; the clients are on A. B emits; C holds none of the rooms.
+func TestBroadcastAcrossNodes(t *testing.T) {
+	r := startRedis(t)
+	a := newTestNode(t, r, "h", Options{})
+	b := newTestNode(t, r, "h", Options{})
+	c := newTestNode(t, r, "h", Options{})
+
+	u1 := dialClient(t, a.url, "rooms=user:1")
+	both := dialClient(t, a.url, "rooms=user:2,team")
+	muted := dialClient(t, a.url, "rooms=team,muted")
+
+	t.Run("user room", func(t *testing.T) {
+		b.emit(t, "one", []string{"user:1"})
+		u1.expect(t, "one")
+	})
+	t.Run("socket in two target rooms gets one copy", func(t *testing.T) {
+		b.emit(t, "two", []string{"user:2", "team"})
+		b.emit(t, "sentinel", []string{"user:2"})
+		both.expect(t, "two", "sentinel")
+		both.quiet(t)
+		muted.expect(t, "two")
+	})
+	t.Run("except across nodes", func(t *testing.T) {
+		b.emit(t, "not-muted", []string{"team"}, "muted")
+		b.emit(t, "sentinel", []string{"muted"})
+		both.expect(t, "not-muted")
+		muted.expect(t, "sentinel")
+		muted.quiet(t)
+	})
+	t.Run("node without the rooms receives nothing", func(t *testing.T) {
+		if got := c.Stats(); got.Received != 0 || got.Echoes != 0 {
+			t.Errorf("node C received %d messages and %d echoes, want none", got.Received, got.Echoes)
+		}
+	})
+	t.Run("every socket", func(t *testing.T) {
+		b.emit(t, "all", nil, "user:2")
+		u1.expect(t, "all")
+		muted.expect(t, "all")
+		both.quiet(t)
+	})
+	t.Run("counts", func(t *testing.T) {
+		// C got only the every-socket broadcast, on the channel all
+		// nodes share.
+		if got := c.Stats().Received; got != 1 {
+			t.Errorf("node C received %d messages, want 1 (the broadcast to all)", got)
+		}
+		// One per target room: user:1; user:2 and team; user:2; team;
+		// muted; all.
+		if got := a.Stats().Received; got != 7 {
+			t.Errorf("node A received %d messages, want 7", got)
+		}
+		if got, want := b.Stats().Published, uint64(7); got != want {
+			t.Errorf("node B published %d messages, want %d", got, want)
+		}
+	})
+	t.Run("the origin ignores its own message", func(t *testing.T) {
+		before := b.Stats().Published
+		dialClient(t, b.url, "rooms=user:1")
+		if err := b.srv.Of("/").To("user:1").Emit("msg", "x"); err != nil {
+			t.Fatal(err)
+		}
+		checkFor(t, 5*time.Second, func() error {
+			if b.Stats().Published == before {
+				return fmt.Errorf("not published yet")
+			}
+			return nil
+		})
+		u1.expect(t, "x")
+		checkFor(t, 5*time.Second, func() error {
+			if b.Stats().Echoes == 0 {
+				return fmt.Errorf("no echo counted")
+			}
+			return nil
+		})
+	})
+}
+
+// A join returns once Redis confirmed the subscription: the very first
+// broadcast after it arrives, and Redis lists the subscriber.
+func TestSubscribeConfirmedBeforeAddReturns(t *testing.T) {
+	r := startRedis(t)
+	a := newTestNode(t, r, "h", Options{})
+	b := newTestNode(t, r, "h", Options{})
+	rdb := r.client(t)
+	for i := range 20 {
+		room := fmt.Sprintf("user:%d", i)
+		cl := dialClient(t, a.url, "rooms="+room)
+		if n := numSub(t, rdb, "h:/:r:"+room); n != 1 {
+			t.Fatalf("%s: %d subscribers right after the join, want 1", room, n)
+		}
+		b.emit(t, room, []string{room})
+		cl.expect(t, room)
+	}
+}
+
+// The last socket of a room leaving unsubscribes only after the delay; a
+// socket joining again meanwhile keeps the same subscription.
+func TestDelayedUnsubscribe(t *testing.T) {
+	r := startRedis(t)
+	a := newTestNode(t, r, "h", Options{UnsubscribeDelay: 500 * time.Millisecond})
+	rdb := r.client(t)
+	const channel = "h:/:r:user:1"
+
+	cl := dialClient(t, a.url, "rooms=user:1")
+	sh := a.shard(channel)
+	sh.mu.Lock()
+	first := sh.subs[channel]
+	sh.mu.Unlock()
+	cl.close()
+	checkFor(t, 2*time.Second, func() error {
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		if first.refs != 0 {
+			return fmt.Errorf("%d refs", first.refs)
+		}
+		return nil
+	})
+	dialClient(t, a.url, "rooms=user:1") // a page reload
+	sh.mu.Lock()
+	again := sh.subs[channel]
+	sh.mu.Unlock()
+	if again != first {
+		t.Fatal("the re-join made a new subscription")
+	}
+	time.Sleep(600 * time.Millisecond) // past the delay: nothing may change
+	if n := numSub(t, rdb, channel); n != 1 {
+		t.Fatalf("%d subscribers after the re-join, want 1", n)
+	}
+
+	// Without a re-join the channel is unsubscribed after the delay.
+	cl2 := dialClient(t, a.url, "rooms=room:2")
+	if n := numSub(t, rdb, "h:/:r:room:2"); n != 1 {
+		t.Fatalf("%d subscribers, want 1", n)
+	}
+	cl2.close()
+	checkFor(t, 3*time.Second, func() error {
+		if n := numSub(t, rdb, "h:/:r:room:2"); n != 0 {
+			return fmt.Errorf("%d subscribers after the delay", n)
+		}
+		return nil
+	})
+}
+
+// Redis restarted: nodes stay up, report degraded, then resubscribe,
+// rewrite presence and leases, call OnResync, and deliver again by
+// themselves.
+func TestRedisRestart(t *testing.T) {
+	r := startRedis(t)
+	var resyncs [2]atomic.Int32
+	a := newTestNode(t, r, "h", Options{OnResync: func() { resyncs[0].Add(1) }})
+	b := newTestNode(t, r, "h", Options{OnResync: func() { resyncs[1].Add(1) }})
+	cl := dialClient(t, a.url, "rooms=user:1&user=u1")
+	b.emit(t, "before", []string{"user:1"})
+	cl.expect(t, "before")
+
+	r.stop()
+	for _, n := range []*testNode{a, b} {
+		checkFor(t, 5*time.Second, func() error {
+			if ok, _ := n.Health(); ok {
+				return fmt.Errorf("healthy while Redis is down")
+			}
+			if d := n.shardsDown.Load(); d != int32(len(n.shards)) {
+				return fmt.Errorf("%d shards down", d)
+			}
+			return nil
+		})
+	}
+	if _, reason := a.Health(); !strings.Contains(reason, "redis") {
+		t.Errorf("reason %q does not name redis", reason)
+	}
+	start := time.Now()
+	local := dialClient(t, b.url, "rooms=user:1") // a new subscription
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("a join took %v while Redis was down, want no wait", d)
+	}
+	b.emit(t, "during", []string{"user:1"}) // local delivery goes on
+	local.expect(t, "during")
+	checkFor(t, 5*time.Second, func() error {
+		if b.Stats().PublishErrors == 0 {
+			return fmt.Errorf("no publish error counted")
+		}
+		return nil
+	})
+
+	r.start()
+	checkFor(t, 10*time.Second, func() error {
+		for i, n := range []*testNode{a, b} {
+			if ok, reason := n.Health(); !ok {
+				return fmt.Errorf("node %d: %s", i, reason)
+			}
+			if resyncs[i].Load() != 1 {
+				return fmt.Errorf("node %d: %d resyncs", i, resyncs[i].Load())
+			}
+		}
+		return nil
+	})
+	b.emit(t, "after", []string{"user:1"})
+	cl.expect(t, "after") // "during" was lost to A: OnResync is for that
+	local.expect(t, "after")
+	ctx := context.Background()
+	checkFor(t, 5*time.Second, func() error {
+		tot, err := b.Totals(ctx)
+		if err != nil || tot != (Totals{Nodes: 2, Users: 1, Sockets: 1}) {
+			return fmt.Errorf("Totals = %+v, %v; want 2 nodes, 1 user, 1 socket", tot, err)
+		}
+		return nil
+	})
+}
+
+// BenchmarkPublishDeliver: one broadcast from node B to a user room whose
+// socket is on node A, until A's client has it (a round trip through
+// Redis and a websocket, one at a time). Allocations are those of both
+// nodes and the client.
+func BenchmarkPublishDeliver(b *testing.B) {
+	r := startRedis(b)
+	a := newTestNode(b, r, "h", Options{})
+	from := newTestNode(b, r, "h", Options{})
+	cl := dialClient(b, a.url, "rooms=user:1")
+	nsp := from.srv.Of("/")
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := nsp.To("user:1").Emit("msg", "x"); err != nil {
+			b.Fatal(err)
+		}
+		cl.next(b)
+	}
+}
+
+// BenchmarkPublishThroughput: broadcasts from node B to 100 user rooms in
+// turn, each with one socket on node A, without waiting; ns/op is per
+// delivered event, all of them received before the timer stops.
+func BenchmarkPublishThroughput(b *testing.B) {
+	r := startRedis(b)
+	a := newTestNode(b, r, "h", Options{})
+	from := newTestNode(b, r, "h", Options{})
+	const users = 100
+	var got atomic.Int64
+	rooms := make([]string, users)
+	for i := range rooms {
+		rooms[i] = fmt.Sprintf("user:%d", i)
+		cl := dialClient(b, a.url, "rooms="+rooms[i])
+		go func() {
+			for range cl.events {
+				got.Add(1)
+			}
+		}()
+	}
+	nsp := from.srv.Of("/")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if err := nsp.To(rooms[i%users]).Emit("msg", "x"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	checkFor(b, 30*time.Second, func() error {
+		if n := got.Load(); n != int64(b.N) {
+			return fmt.Errorf("%d of %d delivered", n, b.N)
+		}
+		return nil
+	})
+	b.StopTimer()
+	if s := from.Stats(); s.PublishErrors != 0 {
+		b.Fatalf("%d publish errors", s.PublishErrors)
+	}
+}
+
+// Subscriptions asked for together go to Redis in a few SUBSCRIBE
+// commands, not one per channel.
+func TestSubscribesAreBatched(t *testing.T) {
+	r := startRedis(t)
+	a := newTestNode(t, r, "h", Options{Shards: 2})
+	rdb := r.client(t)
+	calls := func() int {
+		info, err := rdb.Info(context.Background(), "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rest, ok := strings.Cut(info, "cmdstat_subscribe:calls=")
+		if !ok {
+			return 0
+		}
+		n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
+		return n
+	}
+	before := calls()
+	const channels = 2000
+	ready := make([]<-chan struct{}, 0, channels)
+	for i := range channels {
+		ready = append(ready, a.acquire(fmt.Sprintf("h:/:r:batch:%d", i), func(string) {}))
+	}
+	a.wait(ready...)
+	for i, c := range ready {
+		if c == nil {
+			continue
+		}
+		select {
+		case <-c:
+		default:
+			t.Fatalf("channel %d not confirmed", i)
+		}
+	}
+	// One per channel without batching; how many fewer depends on how
+	// fast the writer wakes meanwhile (a few under no load).
+	if n := calls() - before; n > channels/10 {
+		t.Errorf("%d SUBSCRIBE commands for %d channels", n, channels)
+	} else {
+		t.Logf("%d SUBSCRIBE commands for %d channels", n, channels)
+	}
+}
