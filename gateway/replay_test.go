@@ -3,10 +3,12 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -33,11 +35,48 @@ type replayServer struct {
 	io    *socketio.Server
 }
 
-func newReplayServer(t *testing.T) *replayServer {
+// slowReads is the SQLite store with reads of missed notifications
+// slowed down, each taking one of readers connections for delay: the
+// store of a loaded server, whose readers are busy. Waits for a reader
+// end with the caller's context, as database/sql's do.
+type slowReads struct {
+	*sqlite.DB
+	readers chan struct{}
+	delay   time.Duration
+}
+
+func (s *slowReads) Since(ctx context.Context, tenant, user string, after int64, limit int) ([]herald.Notification, error) {
+	select {
+	case s.readers <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-s.readers }()
+	time.Sleep(s.delay)
+	return s.DB.Since(ctx, tenant, user, after, limit)
+}
+
+// downReads is the SQLite store with every read of missed notifications failing.
+type downReads struct{ *sqlite.DB }
+
+func (downReads) Since(context.Context, string, string, int64, int) ([]herald.Notification, error) {
+	return nil, errors.New("disk on fire")
+}
+
+// newReplayServer serves a gateway on a new SQLite store; slow, if given,
+// slows its replay reads down (see slowReads), a negative one makes them fail.
+func newReplayServer(t *testing.T, slow ...time.Duration) *replayServer {
 	t.Helper()
-	store, err := sqlite.Open(filepath.Join(t.TempDir(), "herald.db"))
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "herald.db"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	var store herald.Store = db
+	switch {
+	case len(slow) > 0 && slow[0] < 0:
+		store = downReads{db}
+	case len(slow) > 0:
+		store = &slowReads{DB: db, readers: make(chan struct{}, 4), delay: slow[0]}
 	}
 	v, err := auth.NewVerifier([]byte(replaySecret))
 	if err != nil {
@@ -48,8 +87,8 @@ func newReplayServer(t *testing.T) *replayServer {
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", io)
 	hs := httptest.NewServer(mux)
-	t.Cleanup(func() { hs.Close(); io.Close(); g.Close(); store.Close() })
-	return &replayServer{url: hs.URL, store: store, io: io}
+	t.Cleanup(func() { hs.Close(); io.Close(); g.Close(); db.Close() })
+	return &replayServer{url: hs.URL, store: db, io: io}
 }
 
 // create stores n notifications for the user, with a message and data of
@@ -199,10 +238,12 @@ func TestReplayLargerThanWriteBudget(t *testing.T) {
 }
 
 // A replay storm (what a restart looks like): 600 clients reconnect with
-// since=0 at once, and every one of them gets its whole backlog, none the
-// error event: replays queue for the store instead of failing for load.
+// since=0 at once to a store whose 4 readers take 50 ms per read, 7.5 s
+// for them all, more than a store call's 5 s deadline. Every client gets
+// its whole backlog, none the error event: replays queue for their turn
+// at the store instead of failing for load.
 func TestReplayStorm(t *testing.T) {
-	rs := newReplayServer(t)
+	rs := newReplayServer(t, 50*time.Millisecond)
 	const clients, backlog = 600, 5
 	for i := 0; i < clients; i++ {
 		rs.create(t, fmt.Sprint("t", i), "u", backlog, 500)
@@ -242,5 +283,27 @@ func TestReplayStorm(t *testing.T) {
 	}
 	if failed > 0 {
 		t.Fatalf("%d of %d clients did not get their backlog", failed, clients)
+	}
+}
+
+// A store that keeps failing (and only then) gets the client the error
+// event, then its connection is closed, so that it reconnects and replays.
+func TestReplayStoreDown(t *testing.T) {
+	rs := newReplayServer(t, -1)
+	c, err := rs.dial(t, "t1", "u1", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.c.Close()
+	if _, err := c.catchUp(0); err == nil || !strings.Contains(err.Error(), "error event") {
+		t.Fatalf("catch-up with the store down: %v, want the error event", err)
+	}
+	for {
+		if _, _, err := c.next(); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal("the connection stayed open after the error event")
+			}
+			return // closed: the client reconnects
+		}
 	}
 }
