@@ -66,18 +66,19 @@ func (nopObserver) Emitted(time.Duration) {}
 
 // Gateway serves the default namespace of a Socket.IO server.
 type Gateway struct {
-	cfg       Config
-	io        *socketio.Server
-	nsp       *socketio.Namespace
-	presence  *presence
-	watchers  watcherRegistry
-	expiry    *expiry
-	order     userOrder // orders each user's feed changes with their events
-	announced announcedIDs
-	obs       Observer
-	log       *slog.Logger
-	routines  routines.Group // every long-lived goroutine of the gateway
-	closeOne  sync.Once
+	cfg      Config
+	io       *socketio.Server
+	nsp      *socketio.Namespace
+	presence *presence
+	expiry   *expiry
+	order    userOrder // orders each user's feed changes with their events
+	obs      Observer
+	log      *slog.Logger
+	closeOne sync.Once
+
+	watchers  watcherRegistry // who watches whose presence
+	announced announcedIDs    // idempotent notifications announced
+	routines  routines.Group  // every long-lived goroutine of the gateway
 }
 
 // conn is the gateway's state of one socket, kept as its socket data.
