@@ -38,8 +38,9 @@ type Server struct {
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
 
-	pending  *deadlines // clients that have not connected to a namespace yet
-	unauthed pendingByAddr
+	pending *deadlines // clients that have not connected to a namespace yet
+
+	unauthed pendingByAddr // clients not connected yet, by source IP
 }
 
 // NewServer returns a server with the namespace "/" already created.
