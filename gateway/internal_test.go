@@ -256,3 +256,19 @@ func TestExpiryOrderAndRemoval(t *testing.T) {
 		t.Fatalf("expired %d conns (want b, then last)", len(expired))
 	}
 }
+
+// BenchmarkPresenceConnect is the presence work of a connect and a
+// disconnect of a user nobody watches, in a tenant of b.N users.
+func BenchmarkPresenceConnect(b *testing.B) {
+	p := newPresence(time.Hour, newLocalWatchers(), (&presenceLog{}).announce)
+	keys := make([]userKey, b.N)
+	for i := range keys {
+		keys[i] = userKey{"big", fmt.Sprint("user-", i)}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		p.add(keys[i])
+		p.remove(keys[i])
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -184,5 +185,56 @@ func TestSocketHandlersLogInternalErrors(t *testing.T) {
 		if !strings.Contains(logs.String(), "event="+event) {
 			t.Fatalf("%s: the internal error was not logged: %q", event, logs.String())
 		}
+	}
+}
+
+// countingObserver counts the events emitted, by name.
+type countingObserver struct {
+	mu  sync.Mutex
+	out map[string]int
+}
+
+func (o *countingObserver) EventIn(string)        {}
+func (o *countingObserver) Emitted(time.Duration) {}
+func (o *countingObserver) EventOut(name string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.out == nil {
+		o.out = make(map[string]int)
+	}
+	o.out[name]++
+}
+
+func (o *countingObserver) count(name string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.out[name]
+}
+
+// Connects cost presence work only for watched users: many users of one
+// tenant connect over real sockets, one of them is watched, and exactly one
+// user:online is emitted, to the watcher only.
+func TestConnectsOfUnwatchedUsersEmitNoPresence(t *testing.T) {
+	obs := &countingObserver{}
+	g := newTestGateway(t, gateway.Config{Observer: obs})
+	watcher := g.connect(t, herald.Identity{UserID: "watcher", TenantID: "big"})
+	bystander := g.connect(t, herald.Identity{UserID: "bystander", TenantID: "big"})
+	ack, err := watcher.Emit(gateway.RequestPresenceSubscribe, map[string]any{"userIds": []string{"user-7"}})
+	if err != nil || string(ack) != `{"online":[],"success":true}` {
+		t.Fatalf("subscribe ack %s, %v", ack, err)
+	}
+	const n = 200
+	for i := range n {
+		g.connect(t, herald.Identity{UserID: fmt.Sprint("user-", i), TenantID: "big"})
+	}
+	e, err := watcher.WaitEvent(gateway.EventUserOnline, 1, 5*time.Second)
+	if err != nil || !strings.Contains(string(e.Data), `"userId":"user-7"`) {
+		t.Fatalf("watcher: %s, %v; want user:online of user-7", e.Data, err)
+	}
+	if got := obs.count(gateway.EventUserOnline); got != 1 {
+		t.Fatalf("%d user:online emitted for %d connects, want 1 (the watched user's)", got, n)
+	}
+	if got := bystander.Events(gateway.EventUserOnline); len(got) != 0 {
+		t.Fatalf("a socket that watches nobody got %d user:online", len(got))
 	}
 }

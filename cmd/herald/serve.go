@@ -277,9 +277,10 @@ func newHTTPServer(cfg serveConfig, h http.Handler, log *slog.Logger) *http.Serv
 // server is herald's HTTP surface on one port: Socket.IO, the API, health
 // and metrics.
 type server struct {
-	io       *socketio.Server
-	gateway  *gateway.Gateway
-	handler  http.Handler
+	io      *socketio.Server
+	gateway *gateway.Gateway
+	handler http.Handler
+
 	draining atomic.Bool // set by drain: /readyz answers 503
 }
 
