@@ -28,11 +28,10 @@ func columns(prefix string) string {
 // replaced by the parameter that holds the current time.
 func visible(now string) string { return "(expires_at IS NULL OR expires_at > " + now + ")" }
 
-// counted is the tail of a statement whose CTE "changed" returns the
-// tenant_id, user_id, and the read_at and seen_at before the change, of
-// notifications that stopped being unread (drop unread) or unseen (drop
-// unseen) or both (deleted): it takes them off the feeds' counters, in the
-// same statement, so that the counters stay exact.
+// counted is the tail of a statement whose CTE "changed" returns
+// tenant_id, user_id, was_unread and was_unseen for each notification that
+// stopped being unread or unseen (or both: deleted): it takes them off the
+// feeds' counters in the same statement, so that the counters stay exact.
 const counted = `, counts AS (
 	SELECT tenant_id, user_id,
 		count(*) FILTER (WHERE was_unread) AS unread, count(*) FILTER (WHERE was_unseen) AS unseen

@@ -108,7 +108,8 @@ func TestE2EPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := u.Query()
-	q.Set("pool_max_conns", "4")
+	q.Set("pool_max_conns", "3")
+	q.Set("pool_max_conn_idle_time", "10s")
 	u.RawQuery = q.Encode()
 	suite := nodetest.Suite{Dir: e2eDir, Concurrency: e2eConcurrency, Timeout: e2eRunTimeout}
 	bin := e2eBuild(t)

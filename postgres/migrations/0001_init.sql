@@ -1,3 +1,7 @@
+-- Ids and keys are opaque: they compare as bytes (COLLATE "C"), which is
+-- cheaper than a language's collation and the order in which Go sorts the
+-- head rows that a transaction locks.
+
 -- One row per user who ever had a notification: the head of the user's
 -- feed. last_seq is the last seq given out; creates take this row's lock
 -- (an upsert) in their transaction, so that seqs are gap-free and in commit
@@ -13,10 +17,6 @@ CREATE TABLE feeds (
 	unseen    bigint NOT NULL DEFAULT 0,
 	PRIMARY KEY (tenant_id, user_id)
 );
-
--- Ids and keys are opaque: they compare as bytes (COLLATE "C"), which is
--- cheaper than a language's collation and the order in which Go sorts the
--- head rows that a transaction locks.
 
 -- Notifications, one row each. read_at IS NULL means unread, seen_at IS
 -- NULL unseen, expires_at IS NULL never expires. data is kept as the JSON

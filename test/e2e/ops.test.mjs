@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import {
-  API_KEY, JWT_SECRET, WEBSOCKET, POLLING, api, assertNew, assertPayload, connect, listAll, notify, runHerald, startHerald, token, uid,
+  API_KEY, JWT_SECRET, PG, WEBSOCKET, POLLING, api, assertNew, assertPayload, connect, listAll, notify, runHerald, startHerald, token, uid,
 } from "./harness.mjs";
 
 let server;
@@ -19,7 +19,9 @@ describe("ops", { concurrency: true, timeout: 30000 }, () => {
     assert.equal(await health.text(), "ok\n");
     const ready = await fetch(server.url + "/readyz");
     assert.equal(ready.status, 200);
-    assert.match(await ready.text(), /^ready\n/);
+    const readyText = await ready.text();
+    // On PostgreSQL the answer also reports the connection pool.
+    assert.match(readyText, PG ? /^ready\npool: \d+ connections \(\d+ in use, \d+ idle\) of at most \d+/ : /^ready\n$/);
     // Some API traffic first, so that its counters have samples.
     await notify(server, uid("metrics"));
     const metrics = await fetch(server.url + "/metrics");
