@@ -9,8 +9,9 @@
 // String or integer values are accepted for each of them.
 //
 // Parsing is strict: one spelling per token (canonical base64url, no
-// duplicate member names in the header or the claims), no crit header (herald understands no extension),
-// exp/nbf/iat as JSON numbers.
+// duplicate member names in the header or the claims), no crit header
+// (herald implements no extension), exp/nbf/iat as JSON numbers. Header
+// parameters that point at keys (jku, x5u, jwk) are never followed.
 package auth
 
 import (
