@@ -226,16 +226,19 @@ func (p *Presence) Watch(userKey string) {
 	p.n.wait(p.n.acquire(p.key("p", userKey), func(payload string) { p.received(userKey, payload) }))
 }
 
-// Unwatch drops a watch taken by Watch.
+// Unwatch drops a watch taken by Watch; one without a Watch does nothing.
 func (p *Presence) Unwatch(userKey string) {
 	p.mu.Lock()
-	if w := p.watched[userKey]; w != nil {
+	w := p.watched[userKey]
+	if w != nil {
 		if w.refs--; w.refs == 0 {
 			delete(p.watched, userKey)
 		}
 	}
 	p.mu.Unlock()
-	p.n.release(p.key("p", userKey))
+	if w != nil {
+		p.n.release(p.key("p", userKey))
+	}
 }
 
 // watchedUser is the last state this node told of a watched user.

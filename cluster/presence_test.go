@@ -178,6 +178,7 @@ func TestLeases(t *testing.T) {
 	a := newTestNode(t, r, "h", Options{LeaseTTL: ttl, Addr: "10.0.0.1:3000"})
 	b := newTestNode(t, r, "h", Options{LeaseTTL: ttl, Addr: "10.0.0.2:3000"})
 	ctx := context.Background()
+	tr := watch(t, b, "u1", "u2")
 	dialClient(t, a.url, "user=u1")
 	dialClient(t, a.url, "user=u1")
 	dialClient(t, a.url, "user=u2")
@@ -205,10 +206,13 @@ func TestLeases(t *testing.T) {
 	if err != nil || tot != (Totals{Nodes: 2, Users: 2, Sockets: 4}) {
 		t.Fatalf("Totals = %+v, %v; want 2 nodes, 2 users, 4 sockets", tot, err)
 	}
-	// A graceful Close takes the node and its users out at once.
+	// A graceful Close takes the node and its users out at once, with no
+	// grace period: u2 (only on A) goes offline, u1 (also on B) does not.
+	tr.waitFor(t, "u1 online", "u2 online")
 	if err := a.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	tr.waitFor(t, "u1 online", "u2 online", "u2 offline")
 	tot, err = b.Totals(ctx)
 	if err != nil || tot != (Totals{Nodes: 1, Users: 1, Sockets: 1}) {
 		t.Fatalf("Totals after A closed = %+v, %v; want 1 node, 1 user, 1 socket", tot, err)

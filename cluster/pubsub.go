@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"net"
 	"sync"
 	"time"
@@ -56,9 +55,11 @@ func newShard(n *Node) *shard {
 
 // shard returns the shard of a channel.
 func (n *Node) shard(channel string) *shard {
-	h := fnv.New32a()
-	h.Write([]byte(channel))
-	return n.shards[h.Sum32()%uint32(len(n.shards))]
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(channel); i++ {
+		h = (h ^ uint32(channel[i])) * 16777619
+	}
+	return n.shards[h%uint32(len(n.shards))]
 }
 
 // acquire takes a reference on channel, subscribing on the first one, and
@@ -100,7 +101,7 @@ func (n *Node) release(channel string) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	s := sh.subs[channel]
-	if s == nil {
+	if s == nil || s.refs == 0 {
 		return
 	}
 	if s.refs--; s.refs > 0 {
