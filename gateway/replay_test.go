@@ -82,7 +82,8 @@ func newReplayServer(t *testing.T, slow ...time.Duration) *replayServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	io := socketio.NewServer(socketio.Options{})
+	// A storm comes from one address here: no bound on its pending sessions.
+	io := socketio.NewServer(socketio.Options{MaxPendingPerAddr: -1})
 	g := gateway.New(io, gateway.Config{Store: store, Verifier: v})
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", io)

@@ -62,6 +62,11 @@ export function tempDB() {
   return join(tmpRoot, name + ".db");
 }
 
+// tempFile returns the path of a fresh file name in this run's temp dir.
+export function tempFile(suffix = "") {
+  return join(tmpRoot, randomBytes(6).toString("hex") + suffix);
+}
+
 // Every server this file starts gets short heartbeats, so that dead
 // connections are noticed within a test, and a short drain on SIGTERM.
 const DEFAULT_FLAGS = ["--ping-interval", "1s", "--ping-timeout", "10s", "--shutdown-timeout", "3s", "--drain-period", "300ms"];

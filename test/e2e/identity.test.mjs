@@ -8,7 +8,7 @@ import { generateKeyPairSync, randomBytes, sign as cryptoSign } from "node:crypt
 import { writeFileSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import {
-  WEBSOCKET, ack, assertFailure, connect, connectError, nowSec, notify, sign, startHerald, tempDB, uid, waitFor,
+  WEBSOCKET, ack, assertFailure, connect, connectError, nowSec, notify, sign, startHerald, tempFile, uid, waitFor,
 } from "./harness.mjs";
 
 const b64url = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
@@ -136,7 +136,7 @@ describe("identity providers", { concurrency: true, timeout: 60000 }, () => {
   it("PEM file, issuer, audience and claim mapping", async (t) => {
     const key = newKey("EdDSA");
     const rsa = newKey("RS256");
-    const pemFile = tempDB() + ".pem";
+    const pemFile = tempFile(".pem");
     writeFileSync(pemFile, key.publicKey.export({ type: "spki", format: "pem" }) + rsa.publicKey.export({ type: "spki", format: "pem" }));
     const server = await startHerald({
       env: { JWT_PUBLIC_KEY_FILE: pemFile, JWT_ISSUER: "https://idp.example/", JWT_AUDIENCE: "herald" },

@@ -52,17 +52,17 @@ describe("limits", { concurrency: false, timeout: 90000 }, () => {
     const [s, calm] = [await connect(t, server, WEBSOCKET, token(user)), await connect(t, server, WEBSOCKET, token(user))];
     // A burst of 5 is fine, the 6th and later are refused (but answered).
     const acks = await Promise.all(Array.from({ length: 8 }, () => ack(s, "notification:unread_count")));
-    assert.deepEqual(acks.slice(0, 5), Array(5).fill({ success: true, unreadCount: 0 }));
+    assert.deepEqual(acks.slice(0, 5), Array(5).fill({ success: true, unreadCount: 0, unseenCount: 0 }));
     for (const a of acks.slice(5)) assertFailure(a, "rate_limited");
     // After a pause the socket may send again.
-    await waitFor(async () => assert.deepEqual(await ack(s, "notification:unread_count"), { success: true, unreadCount: 0 }), 3000, 250);
+    await waitFor(async () => assert.deepEqual(await ack(s, "notification:unread_count"), { success: true, unreadCount: 0, unseenCount: 0 }), 3000, 250);
     // A flood far over the rate: told, then disconnected by the server.
     const gone = once(s, "disconnect", 5000);
     for (let i = 0; i < 100; i++) s.emit("notification:unread_count", () => {});
     assert.equal(await gone, "io server disconnect");
     assert.ok(s.inbox.of("error").some((e) => e.code === "rate_limited"), `error event: ${s.inbox.summary()}`);
     // The user's other socket was not affected.
-    assert.deepEqual(await ack(calm, "notification:unread_count"), { success: true, unreadCount: 0 });
+    assert.deepEqual(await ack(calm, "notification:unread_count"), { success: true, unreadCount: 0, unseenCount: 0 });
     assert.ok((await metric(server, 'herald_limited_total{limit="events_per_socket"}')) >= 3);
     assert.equal(await metric(server, "herald_flood_disconnects_total"), 1);
   });
@@ -115,7 +115,7 @@ describe("limits", { concurrency: false, timeout: 90000 }, () => {
   });
 
   it("refused handshakes are logged at warn with reason and code, sampled under a flood", async (t) => {
-    const server = await startHerald({ flags: ["--handshake-rate", "0"] });
+    const server = await startHerald({ flags: ["--handshake-rate", "0", "--max-unauthenticated-per-ip", "0"] });
     t.after(() => server.stop());
     const start = Date.now();
     const N = 80;
