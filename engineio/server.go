@@ -300,8 +300,25 @@ func (srv *Server) newWSConn(s *Session, nc net.Conn) *wsConn {
 		}
 	}
 	c.wake = sync.NewCond(&c.mu)
+	c.try = tryWriter(nc)
 	go c.writeLoop()
 	return c
+}
+
+// TryWriter is implemented by connections that can write without
+// blocking: TryWrite writes what the connection takes at once and never
+// waits. A connection in blocking mode that has it (or is a plain TCP or
+// Unix connection on Linux) is written from the sender's goroutine while
+// it keeps up, and by its writer goroutine only once it falls behind.
+type TryWriter interface {
+	TryWrite(b []byte) (int, error)
+}
+
+func tryWriter(nc net.Conn) func([]byte) (int, error) {
+	if t, ok := nc.(TryWriter); ok {
+		return t.TryWrite
+	}
+	return rawTryWriter(nc)
 }
 
 // upgrade starts probing a websocket for a polling session.
