@@ -46,9 +46,10 @@ func (c *memConn) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
 // TryWrite makes the connection one that never blocks, written from the
 // sender's goroutine as a socket on the poller is (engineio.TryWriter).
-func (c *memConn) TryWrite(p []byte) (int, error) { return c.Write(p) }
+func (c *memConn) TryWrite(p []byte) (int, error)     { return c.Write(p) }
 func (c *memConn) Close() error                       { c.once.Do(func() { close(c.closed) }); return nil }
 func (c *memConn) SetWriteDeadline(t time.Time) error { return nil }
 
