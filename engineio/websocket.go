@@ -385,9 +385,10 @@ func (c *wsConn) writeFrames(ms []*Message) error {
 	return err
 }
 
-// writeLocked writes frame or queues it. In blocking mode it only queues:
-// the connection's writer goroutine does the writing. An error has already
-// handed the connection to failLocked.
+// writeLocked writes what the socket takes of frame at once, without
+// blocking, and queues the rest: for the poller's writable, or in blocking
+// mode for the connection's writer goroutine. An error has already handed
+// the connection to failLocked.
 func (c *wsConn) writeLocked(frame []byte) error {
 	if c.wake != nil {
 		// Blocking mode: a connection that can try a write without
