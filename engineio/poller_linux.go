@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -179,3 +180,53 @@ func nonblocking(call func() (int, error)) (int, error) {
 }
 
 func closeFD(fd int) { unix.Close(fd) }
+
+// rawTryWriter returns a non-blocking write on the descriptor of a TCP or
+// Unix connection that stays with the Go runtime (blocking mode), or nil.
+func rawTryWriter(nc net.Conn) func([]byte) (int, error) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	switch nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	w := &rawWriter{rc: rc}
+	w.fn = w.write // bound once: no allocation per write
+	return w.tryWrite
+}
+
+// rawWriter writes through a syscall.RawConn without waiting; its fields
+// are used by one write at a time (the connection's lock is held).
+type rawWriter struct {
+	rc  syscall.RawConn
+	fn  func(fd uintptr) bool
+	b   []byte
+	n   int
+	err error
+}
+
+func (w *rawWriter) write(fd uintptr) bool {
+	w.n, w.err = writeFD(int(fd), w.b)
+	return true // never wait for the descriptor
+}
+
+func (w *rawWriter) tryWrite(b []byte) (int, error) {
+	w.b = b
+	err := w.rc.Write(w.fn)
+	n, werr := w.n, w.err
+	w.b, w.err = nil, nil
+	if err != nil {
+		return 0, err
+	}
+	if werr == errWouldBlock {
+		return n, nil
+	}
+	return n, werr
+}

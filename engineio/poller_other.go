@@ -26,3 +26,6 @@ func (*wsConn) readFD([]byte) (int, error) { return 0, errNoPoller }
 func writeFD(int, []byte) (int, error)     { return 0, errNoPoller }
 func writevFD(int, [][]byte) (int, error)  { return 0, errNoPoller }
 func closeFD(int)                          {}
+
+// rawTryWriter: without the poller, writes go through the writer goroutine.
+func rawTryWriter(net.Conn) func([]byte) (int, error) { return nil }

@@ -2,6 +2,15 @@
 // HTTP long-polling, websocket, the upgrade from one to the other, and
 // heartbeats. It knows nothing of Socket.IO; a Handler receives each
 // session's messages.
+//
+// The write path is one-way: Session.Send writes what the socket takes
+// now and queues the rest, within a byte budget, and returns a reason
+// (ErrSlowConsumer, ErrClosed, a write error) without ever blocking or
+// closing on the caller's goroutine. A session is closed by one owner: its
+// reader, the poller, its writer goroutine (blocking mode) or a close
+// goroutine. On Linux websockets are driven by one epoll poller; elsewhere,
+// and for TLS or with BlockingReads, each connection has a reading and a
+// writing goroutine (blocking mode).
 package engineio
 
 import (
@@ -35,9 +44,9 @@ type Options struct {
 	// Zero means 10s.
 	UpgradeTimeout time.Duration
 	// BlockingReads serves each websocket with a goroutine blocked in Read
-	// instead of the shared epoll poller (the only way on other systems
-	// and for TLS connections). It costs several KiB per idle connection;
-	// it exists to measure that difference.
+	// and a writer goroutine instead of the shared epoll poller (the only
+	// way on other systems and for TLS connections). It costs several KiB
+	// per idle connection; it exists to measure that difference.
 	BlockingReads bool
 	// DisablePolling and DisableWebsocket turn a transport off.
 	DisablePolling, DisableWebsocket bool
@@ -313,8 +322,25 @@ func (srv *Server) newWSConn(s *Session, nc net.Conn) *wsConn {
 		}
 	}
 	c.wake = sync.NewCond(&c.mu)
+	c.try = tryWriter(nc)
 	go c.writeLoop()
 	return c
+}
+
+// TryWriter is implemented by connections that can write without
+// blocking: TryWrite writes what the connection takes at once and never
+// waits. A connection in blocking mode that has it (or is a plain TCP or
+// Unix connection on Linux) is written from the sender's goroutine while
+// it keeps up, and by its writer goroutine only once it falls behind.
+type TryWriter interface {
+	TryWrite(b []byte) (int, error)
+}
+
+func tryWriter(nc net.Conn) func([]byte) (int, error) {
+	if t, ok := nc.(TryWriter); ok {
+		return t.TryWrite
+	}
+	return rawTryWriter(nc)
 }
 
 // upgrade starts probing a websocket for a polling session.

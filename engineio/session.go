@@ -140,8 +140,8 @@ func (s *Session) SendAll(ms []*Message) error {
 }
 
 // Close ends the session after the packets already queued are flushed to
-// the client. OnClose is called with ReasonForcedClose, unless the
-// session ended for another reason first.
+// the client. It returns at once: OnClose is called from another goroutine,
+// with ReasonForcedClose unless the session ended for another reason first.
 func (s *Session) Close() {
 	s.closeGracefully(ReasonForcedClose)
 }

@@ -65,6 +65,10 @@ type wsConn struct {
 	closeWhy string
 	drain    chan struct{} // closed when the queue shrinks; nil unless waited on
 	wake     *sync.Cond    // wakes the writer in blocking mode; nil on the poller
+	writing  bool          // the writer is writing a batch taken from queue
+	// try, in blocking mode, writes what the connection takes without
+	// blocking; nil if it cannot (TLS), then the writer writes everything.
+	try func([]byte) (int, error)
 }
 
 // start begins reading. initial holds bytes that arrived with the handshake.
@@ -381,11 +385,24 @@ func (c *wsConn) writeFrames(ms []*Message) error {
 	return err
 }
 
-// writeLocked writes frame or queues it. In blocking mode it only queues:
-// the connection's writer goroutine does the writing. An error has already
-// handed the connection to failLocked.
+// writeLocked writes what the socket takes of frame at once, without
+// blocking, and queues the rest: for the poller's writable, or in blocking
+// mode for the connection's writer goroutine. An error has already handed
+// the connection to failLocked.
 func (c *wsConn) writeLocked(frame []byte) error {
 	if c.wake != nil {
+		// Blocking mode: a connection that can try a write without
+		// blocking takes what it can at once, unless the writer is busy.
+		if len(c.queue) == 0 && !c.writing && c.try != nil {
+			n, err := c.try(frame)
+			if err != nil {
+				return c.failLocked(err)
+			}
+			if n == len(frame) {
+				return nil
+			}
+			frame = frame[n:]
+		}
 		if len(c.queue) == 0 {
 			c.wake.Signal()
 		}
@@ -480,6 +497,7 @@ func (c *wsConn) writable() {
 // neither a broadcaster nor the heartbeat wheel. It ends with the connection.
 func (c *wsConn) writeLoop() {
 	var spare [][]byte
+	var bufs net.Buffers // one writev on a TCP connection; declared once, it escapes once
 	for {
 		c.mu.Lock()
 		for len(c.queue) == 0 && !c.closed && !c.closing {
@@ -495,13 +513,14 @@ func (c *wsConn) writeLoop() {
 		}
 		batch := c.queue
 		c.queue = spare[:0]
+		c.writing = true
 		c.mu.Unlock()
 		n := 0
 		for _, b := range batch {
 			n += len(b)
 		}
 		c.nc.SetWriteDeadline(time.Now().Add(c.sess.srv.opts.PingTimeout))
-		bufs := net.Buffers(batch)
+		bufs = batch
 		_, err := bufs.WriteTo(c.nc)
 		clear(batch)
 		spare = batch[:0]
@@ -510,6 +529,7 @@ func (c *wsConn) writeLoop() {
 			return
 		}
 		c.mu.Lock()
+		c.writing = false
 		if !c.closed && c.queued >= n {
 			c.queued -= n
 		}

@@ -63,6 +63,7 @@ func newTestConn(t testing.TB, srv *Server) (*wsConn, *recorder) {
 	s := &Session{id: "test", srv: srv, handler: rec, hbSlot: -1}
 	c := srv.newWSConn(s, discardConn{})
 	s.ws.Store(c)
+	t.Cleanup(func() { c.close(ReasonForcedClose) }) // ends its writer goroutine
 	return c, rec
 }
 
@@ -189,6 +190,7 @@ func TestFeedRejectsInvalidUTF8(t *testing.T) {
 	nc := &captureConn{}
 	c := srv.newWSConn(s, nc)
 	s.ws.Store(c)
+	defer c.close(ReasonForcedClose)
 	stream := append(clientFrame(ws.OpText, false, []byte("4ok\xc3")), clientFrame(ws.OpContinuation, true, []byte("\xa9"))...)
 	stream = append(stream, clientFrame(ws.OpText, true, []byte("4\xff"))...)
 	if !c.feed(stream[:len(stream)-7]) { // a UTF-8 sequence split across fragments is valid

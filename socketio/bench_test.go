@@ -18,7 +18,8 @@ import (
 
 // memConn is a websocket connection whose handshake is done: it reads a
 // fixed client stream once, then blocks until closed; writes are counted
-// and dropped. It lets benchmarks measure the server without the kernel.
+// and dropped, and never block. It lets benchmarks measure the server
+// without the kernel.
 type memConn struct {
 	net.Conn
 	in      []byte
@@ -45,6 +46,10 @@ func (c *memConn) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// TryWrite makes the connection one that never blocks, written from the
+// sender's goroutine as a socket on the poller is (engineio.TryWriter).
+func (c *memConn) TryWrite(p []byte) (int, error)     { return c.Write(p) }
 func (c *memConn) Close() error                       { c.once.Do(func() { close(c.closed) }); return nil }
 func (c *memConn) SetWriteDeadline(t time.Time) error { return nil }
 
