@@ -135,7 +135,7 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.Float64Var(&cfg.Rate, "rate", 2000, "connections opened per second")
 	fs.IntVar(&cfg.MaxPending, "max-pending", 500, "handshakes in flight at once")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", 15*time.Second, "timeout of one connection's handshake")
-	fs.StringVar(&src, "src", "127.0.0.2-127.0.0.9", "local source addresses: a range a-b or a comma list")
+	fs.StringVar(&src, "src", "127.0.0.2-127.0.0.81", "local source addresses: a range a-b or a comma list (80 by default, so that 2,000 handshakes a second stay within herald's default --handshake-rate of 50 per address)")
 	fs.IntVar(&cfg.PerProcess, "per-proc", 19000, "most connections per process; more are spread over worker processes")
 	fs.DurationVar(&cfg.Settle, "settle", time.Second, "pause after the ramp before measuring")
 	fs.DurationVar(&cfg.Hold, "hold", 10*time.Second, "conns: how long to hold the connections")
