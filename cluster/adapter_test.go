@@ -337,7 +337,8 @@ type freezer struct {
 	l       net.Listener
 	backend string
 	mu      sync.Mutex
-	conns   []net.Conn
+	conns   []net.Conn // forwarding
+	frozen  []net.Conn
 }
 
 func newFreezer(t *testing.T, backend string) *freezer {
@@ -350,7 +351,7 @@ func newFreezer(t *testing.T, backend string) *freezer {
 		l.Close()
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		for _, c := range f.conns {
+		for _, c := range append(f.conns, f.frozen...) {
 			c.Close()
 		}
 	})
@@ -382,7 +383,8 @@ func (f *freezer) freeze() {
 	for _, c := range f.conns {
 		c.SetReadDeadline(time.Unix(1, 0)) // the copy goroutines stop reading
 	}
-	f.conns = nil // kept open by the kernel until cleanup... and the GC
+	f.frozen = append(f.frozen, f.conns...) // open until cleanup
+	f.conns = nil
 }
 
 // A Pub/Sub connection whose peer went silent without closing is found by
