@@ -71,6 +71,8 @@ type Options struct {
 	OnResync func()
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+
+	pingEvery time.Duration // zero means the constant pingEvery; tests shorten it
 }
 
 func (o *Options) setDefaults() {
@@ -102,6 +104,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.pingEvery <= 0 {
+		o.pingEvery = pingEvery
 	}
 }
 
@@ -272,7 +277,7 @@ func (n *Node) stop() {
 	n.closed.Store(true)
 	n.cancel()
 	for _, sh := range n.shards {
-		sh.ps.Close()
+		sh.close()
 	}
 	n.wg.Wait()
 }
