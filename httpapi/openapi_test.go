@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
@@ -28,8 +29,9 @@ import (
 // route, its body validates against the documented schema (or is empty
 // where none is), and its required headers are there. Every documented
 // (route, status) must be hit. Besides the table, every route of
-// httpapi.Routes is called on an API whose rate is used up (429) and on one
-// whose PostgreSQL store cannot be reached (503).
+// httpapi.Routes is called on an API whose rate is used up (429), on one
+// whose PostgreSQL store cannot be reached (503) and, for the /v1/me
+// routes, from a browser origin that CORS refuses (403).
 func TestOpenAPI(t *testing.T) {
 	var doc map[string]any
 	if err := json.Unmarshal(httpapi.OpenAPI, &doc); err != nil {
@@ -44,6 +46,12 @@ func TestOpenAPI(t *testing.T) {
 	e := newEnv(t)
 	limited := newEnv(t, func(c *httpapi.Config) { c.RequestsPerSecond = 0.001 }) // a burst of 1
 	down := newStoreDownEnv(t)
+	foreign := *e // as served, behind CORS, called from a page of another origin
+	cors := httpapi.CORS([]string{"https://app.example"}, e.handler)
+	foreign.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Set("Origin", "https://elsewhere.example")
+		cors.ServeHTTP(w, r)
+	})
 	u1 := token(t, herald.Identity{UserID: "u1"}, time.Hour)
 	u2 := token(t, herald.Identity{UserID: "u2"}, time.Hour)
 	key := "Bearer " + apiKey
@@ -122,7 +130,7 @@ func TestOpenAPI(t *testing.T) {
 		sends = append(sends, send{c, e})
 	}
 	// Use up the burst of both credentials of limited, so that every
-	// route answers 429; call every route on down too.
+	// route answers 429; call every route on down and foreign too.
 	limited.do("GET", "/v1/stats", key, "")
 	limited.do("GET", "/v1/me/unread-count", "Bearer "+u1, "")
 	validBody := map[string]string{ // so that a route reaches the store
@@ -139,7 +147,11 @@ func TestOpenAPI(t *testing.T) {
 		if strings.HasPrefix(route, "/v1/me/") {
 			authz = "Bearer " + u1
 		}
-		for _, on := range []*env{limited, down} {
+		envs := []*env{limited, down}
+		if strings.HasPrefix(route, "/v1/me/") {
+			envs = append(envs, &foreign)
+		}
+		for _, on := range envs {
 			if on != nil {
 				sends = append(sends, send{call{route, method, path, authz, validBody[pattern]}, on})
 			}
