@@ -9,10 +9,12 @@ import (
 // The feed routes beyond the seed's (README, "Feed operations"): delete
 // all, mark many read, mark seen.
 
-func (a *api) feedRoutes() {
-	a.mux.HandleFunc("DELETE /v1/me/notifications", a.user(a.deleteAllMine))
-	a.mux.HandleFunc("POST /v1/me/notifications/read", a.user(a.markReadMany))
-	a.mux.HandleFunc("POST /v1/me/notifications/seen", a.user(a.markSeen))
+func (a *api) feedRoutes() []route {
+	return []route{
+		{"DELETE /v1/me/notifications", a.user(a.deleteAllMine)},
+		{"POST /v1/me/notifications/read", a.user(a.markReadMany)},
+		{"POST /v1/me/notifications/seen", a.user(a.markSeen)},
+	}
 }
 
 // deleteAllMine serves DELETE /v1/me/notifications: {deleted}.

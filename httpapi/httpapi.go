@@ -82,20 +82,46 @@ func New(cfg Config) http.Handler {
 		rate:     newRateLimiter(cfg.RequestsPerSecond, cfg.LimitObserver),
 	}
 
-	a.mux.HandleFunc("POST /v1/notifications", a.backend(a.createNotifications))
-	a.mux.HandleFunc("DELETE /v1/notifications/{id}", a.backend(a.deleteNotification))
-	a.mux.HandleFunc("POST /v1/emit", a.backend(a.emit))
-	a.mux.HandleFunc("GET /v1/users/{userId}/presence", a.backend(a.presence))
-	a.mux.HandleFunc("POST /v1/presence/query", a.backend(a.presenceQuery))
-	a.mux.HandleFunc("GET /v1/stats", a.backend(a.stats))
-
-	a.mux.HandleFunc("GET /v1/me/notifications", a.user(a.listMine))
-	a.mux.HandleFunc("GET /v1/me/unread-count", a.user(a.unreadCount))
-	a.mux.HandleFunc("POST /v1/me/notifications/{id}/read", a.user(a.markRead))
-	a.mux.HandleFunc("POST /v1/me/notifications/read-all", a.user(a.markAllRead))
-	a.mux.HandleFunc("DELETE /v1/me/notifications/{id}", a.user(a.deleteMine))
-	a.feedRoutes()
+	for _, rt := range a.routes() {
+		a.mux.HandleFunc(rt.pattern, rt.handler)
+	}
 	return a
+}
+
+// route is one entry of the API's route table.
+type route struct {
+	pattern string // a Go 1.22 ServeMux pattern: "METHOD /path/{param}"
+	handler http.HandlerFunc
+}
+
+// routes is the one table of the API's routes: New registers exactly these,
+// and Routes lists them (TestOpenAPIDocumentsEveryRoute checks that
+// openapi.json documents each).
+func (a *api) routes() []route {
+	return append([]route{
+		{"POST /v1/notifications", a.backend(a.createNotifications)},
+		{"DELETE /v1/notifications/{id}", a.backend(a.deleteNotification)},
+		{"POST /v1/emit", a.backend(a.emit)},
+		{"GET /v1/users/{userId}/presence", a.backend(a.presence)},
+		{"POST /v1/presence/query", a.backend(a.presenceQuery)},
+		{"GET /v1/stats", a.backend(a.stats)},
+
+		{"GET /v1/me/notifications", a.user(a.listMine)},
+		{"GET /v1/me/unread-count", a.user(a.unreadCount)},
+		{"POST /v1/me/notifications/{id}/read", a.user(a.markRead)},
+		{"POST /v1/me/notifications/read-all", a.user(a.markAllRead)},
+		{"DELETE /v1/me/notifications/{id}", a.user(a.deleteMine)},
+	}, a.feedRoutes()...)
+}
+
+// Routes returns the ServeMux patterns ("METHOD /path/{param}") of every
+// route that New serves, in registration order.
+func Routes() []string {
+	var out []string
+	for _, rt := range (&api{}).routes() {
+		out = append(out, rt.pattern)
+	}
+	return out
 }
 
 // ServeHTTP routes the request, turning the mux's plain-text 404 and 405

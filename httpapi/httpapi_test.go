@@ -70,6 +70,14 @@ func newEnv(t testing.TB, edit ...func(*httpapi.Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
+	e := newEnvOn(t, store, edit...)
+	e.store = store
+	return e
+}
+
+// newEnvOn starts an API on store; edit changes its Config before New.
+func newEnvOn(t testing.TB, store herald.Store, edit ...func(*httpapi.Config)) *env {
+	t.Helper()
 	verifier, err := auth.NewVerifier(secret)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +97,7 @@ func newEnv(t testing.TB, edit ...func(*httpapi.Config)) *env {
 	for _, f := range edit {
 		f(&cfg)
 	}
-	return &env{t: t, handler: httpapi.New(cfg), store: store, events: events, logs: logs, io: io}
+	return &env{t: t, handler: httpapi.New(cfg), events: events, logs: logs, io: io}
 }
 
 // do sends a request; authz is the whole Authorization header ("" for none).

@@ -1,24 +1,37 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"herald"
 	"herald/httpapi"
+	"herald/internal/pgtest"
+	"herald/postgres"
 )
 
 // TestOpenAPI sends real requests to every route of openapi.json and checks
 // each answer against the document: its status is documented for that
-// route, and its body validates against the documented schema (or is
-// empty where none is). Every documented (route, status) must be hit.
+// route, its body validates against the documented schema (or is empty
+// where none is), and its required headers are there. Every documented
+// (route, status) must be hit. Besides the table, every route of
+// httpapi.Routes is called on an API whose rate is used up (429), on one
+// whose PostgreSQL store cannot be reached (503) and, for the /v1/me
+// routes, from a browser origin that CORS refuses (403).
 func TestOpenAPI(t *testing.T) {
 	var doc map[string]any
 	if err := json.Unmarshal(httpapi.OpenAPI, &doc); err != nil {
@@ -31,7 +44,16 @@ func TestOpenAPI(t *testing.T) {
 	v.checkKeywords(t, doc["components"].(map[string]any)["schemas"], "components.schemas")
 
 	e := newEnv(t)
+	limited := newEnv(t, func(c *httpapi.Config) { c.RequestsPerSecond = 0.001 }) // a burst of 1
+	down := newStoreDownEnv(t)
+	foreign := *e // as served, behind CORS, called from a page of another origin
+	cors := httpapi.CORS([]string{"https://app.example"}, e.handler)
+	foreign.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Set("Origin", "https://elsewhere.example")
+		cors.ServeHTTP(w, r)
+	})
 	u1 := token(t, herald.Identity{UserID: "u1"}, time.Hour)
+	u2 := token(t, herald.Identity{UserID: "u2"}, time.Hour)
 	key := "Bearer " + apiKey
 	var n1 herald.Notification
 	create := func(body string) herald.Notification {
@@ -45,11 +67,12 @@ func TestOpenAPI(t *testing.T) {
 	n1 = create(`{"userId":"u1","type":"info","title":"one","message":"m"}`)
 	n2 := create(`{"userIds":["u1","u2"],"type":"info","title":"two","data":{"k":[1,2]},"groupKey":"g","expiresAt":"2999-01-01T00:00:00Z","idempotencyKey":"k2"}`)
 	e.as(herald.Identity{UserID: "u1"}, "POST", "/v1/me/notifications/"+n2.ID+"/read") // so that a readAt is returned below
+	n3 := create(`{"userId":"u1","type":"info","title":"three"}`)
 	big := `{"userId":"u1","type":"info","title":"` + strings.Repeat("x", httpapi.DefaultMaxBodyBytes) + `"}`
+	bigIDs := `{"notificationIds":["` + strings.Repeat("x", httpapi.DefaultMaxBodyBytes) + `"]}`
 
-	calls := []struct {
-		route, method, path, authz, body string
-	}{
+	type call struct{ route, method, path, authz, body string }
+	calls := []call{
 		{"/v1/notifications", "post", "/v1/notifications", key, `{"userId":"u1","type":"info","title":"three"}`},
 		{"/v1/notifications", "post", "/v1/notifications", key, `{"userId":"u1"}`},
 		{"/v1/notifications", "post", "/v1/notifications", "", `{}`},
@@ -61,6 +84,10 @@ func TestOpenAPI(t *testing.T) {
 		{"/v1/users/{userId}/presence", "get", "/v1/users/u1/presence?tenantId=t", key, ""},
 		{"/v1/users/{userId}/presence", "get", "/v1/users/u1/presence?tenantId=" + strings.Repeat("t", herald.MaxIDBytes+1), key, ""},
 		{"/v1/users/{userId}/presence", "get", "/v1/users/u1/presence", "", ""},
+		{"/v1/presence/query", "post", "/v1/presence/query", key, `{"tenantId":"t","userIds":["u1","u2","u1"]}`},
+		{"/v1/presence/query", "post", "/v1/presence/query", key, `{"userIds":[]}`},
+		{"/v1/presence/query", "post", "/v1/presence/query", "", `{"userIds":["u1"]}`},
+		{"/v1/presence/query", "post", "/v1/presence/query", key, `{"userIds":["` + strings.Repeat("u", httpapi.DefaultMaxBodyBytes) + `"]}`},
 		{"/v1/stats", "get", "/v1/stats", key, ""},
 		{"/v1/stats", "get", "/v1/stats", "", ""},
 		{"/v1/me/notifications", "get", "/v1/me/notifications?limit=1", "Bearer " + u1, ""},
@@ -74,6 +101,18 @@ func TestOpenAPI(t *testing.T) {
 		{"/v1/me/notifications/{id}/read", "post", "/v1/me/notifications/nope/read", "", ""},
 		{"/v1/me/notifications/read-all", "post", "/v1/me/notifications/read-all", "Bearer " + u1, ""},
 		{"/v1/me/notifications/read-all", "post", "/v1/me/notifications/read-all", "", ""},
+		{"/v1/me/notifications/read", "post", "/v1/me/notifications/read", "Bearer " + u1, `{"notificationIds":["` + n3.ID + `","nope"]}`},
+		{"/v1/me/notifications/read", "post", "/v1/me/notifications/read", "Bearer " + u1, `{"notificationIds":[]}`},
+		{"/v1/me/notifications/read", "post", "/v1/me/notifications/read", "", `{"notificationIds":["x"]}`},
+		{"/v1/me/notifications/read", "post", "/v1/me/notifications/read", "Bearer " + u1, bigIDs},
+		{"/v1/me/notifications/seen", "post", "/v1/me/notifications/seen", "Bearer " + u1, `{"notificationIds":["` + n3.ID + `"]}`},
+		{"/v1/me/notifications/seen", "post", "/v1/me/notifications/seen", "Bearer " + u1, `{"all":true}`},
+		{"/v1/me/notifications/seen", "post", "/v1/me/notifications/seen", "Bearer " + u1, `{"all":true,"notificationIds":["x"]}`},
+		{"/v1/me/notifications/seen", "post", "/v1/me/notifications/seen", "Bearer not.a.jwt", `{"all":true}`},
+		{"/v1/me/notifications/seen", "post", "/v1/me/notifications/seen", "Bearer " + u1, bigIDs},
+		{"/v1/me/notifications", "get", "/v1/me/notifications?limit=10", "Bearer " + u1, ""}, // seenAt set
+		{"/v1/me/notifications", "delete", "/v1/me/notifications", "Bearer " + u2, ""},
+		{"/v1/me/notifications", "delete", "/v1/me/notifications", "", ""},
 		{"/v1/me/notifications/{id}", "delete", "/v1/me/notifications/" + n1.ID, "Bearer " + u1, ""},
 		{"/v1/me/notifications/{id}", "delete", "/v1/me/notifications/" + n1.ID, "Bearer " + u1, ""},
 		{"/v1/me/notifications/{id}", "delete", "/v1/me/notifications/x", "", ""},
@@ -82,14 +121,50 @@ func TestOpenAPI(t *testing.T) {
 		{"/v1/notifications/{id}", "delete", "/v1/notifications/x", "", ""},
 		{"/openapi.json", "get", "/openapi.json", "", ""},
 	}
-	hit := map[string]bool{}
+	type send struct {
+		call
+		on *env
+	}
+	var sends []send
 	for _, c := range calls {
+		sends = append(sends, send{c, e})
+	}
+	// Use up the burst of both credentials of limited, so that every
+	// route answers 429; call every route on down and foreign too.
+	limited.do("GET", "/v1/stats", key, "")
+	limited.do("GET", "/v1/me/unread-count", "Bearer "+u1, "")
+	validBody := map[string]string{ // so that a route reaches the store
+		"POST /v1/notifications":         `{"userId":"u1","type":"info","title":"t"}`,
+		"POST /v1/me/notifications/read": `{"notificationIds":["x"]}`,
+		"POST /v1/me/notifications/seen": `{"all":true}`,
+		"POST /v1/presence/query":        `{"userIds":["u1"]}`,
+		"POST /v1/emit":                  `{"event":"e","userId":"u1"}`,
+	}
+	for _, pattern := range httpapi.Routes() {
+		method, route := routeOf(pattern)
+		path := strings.NewReplacer("{id}", "x", "{userId}", "u1").Replace(route)
+		authz := key
+		if strings.HasPrefix(route, "/v1/me/") {
+			authz = "Bearer " + u1
+		}
+		envs := []*env{limited, down}
+		if strings.HasPrefix(route, "/v1/me/") {
+			envs = append(envs, &foreign)
+		}
+		for _, on := range envs {
+			if on != nil {
+				sends = append(sends, send{call{route, method, path, authz, validBody[pattern]}, on})
+			}
+		}
+	}
+	hit := map[string]bool{}
+	for _, c := range sends {
 		var w *httptest.ResponseRecorder
 		if c.route == "/openapi.json" {
 			w = httptest.NewRecorder()
 			httpapi.OpenAPIHandler().ServeHTTP(w, httptest.NewRequest("GET", c.path, nil))
 		} else {
-			w = e.do(strings.ToUpper(c.method), c.path, c.authz, c.body)
+			w = c.on.do(strings.ToUpper(c.method), c.path, c.authz, c.body)
 		}
 		name := fmt.Sprintf("%s %s → %d", strings.ToUpper(c.method), c.route, w.Code)
 		hit[fmt.Sprintf("%s %s %d", c.method, c.route, w.Code)] = true
@@ -102,6 +177,22 @@ func TestOpenAPI(t *testing.T) {
 		if resp == nil {
 			t.Errorf("%s: status not documented; body %.200s", name, w.Body)
 			continue
+		}
+		for header, h := range asMap(resp["headers"]) {
+			got := w.Header().Get(header)
+			if got == "" {
+				if v.at2(h, "required") == true {
+					t.Errorf("%s: header %s missing", name, header)
+				}
+				continue
+			}
+			var val any = got
+			if n, err := strconv.Atoi(got); err == nil && v.at2(h, "schema", "type") == "integer" {
+				val = float64(n)
+			}
+			for _, err := range v.validate(v.at2(h, "schema"), val, "header "+header) {
+				t.Errorf("%s: %s", name, err)
+			}
 		}
 		schema := v.at2(resp, "content", "application/json", "schema")
 		if schema == nil {
@@ -133,6 +224,9 @@ func TestOpenAPI(t *testing.T) {
 		}
 	}
 	sort.Strings(missed)
+	if down == nil { // PostgreSQL not reachable outside CI (logged by pgtest)
+		missed = slices.DeleteFunc(missed, func(k string) bool { return strings.HasSuffix(k, " 503") })
+	}
 	if len(missed) > 0 {
 		t.Errorf("documented answers no request produced: %v", missed)
 	}
@@ -146,16 +240,120 @@ func TestOpenAPIValidatorRejects(t *testing.T) {
 	ref := map[string]any{"$ref": "#/components/schemas/Notification"}
 	bad := []any{
 		map[string]any{"id": "x"}, // required members missing
-		map[string]any{"id": "x", "userId": "u", "tenantId": "", "seq": 1.5, "type": "t", "title": "t", "message": "", "data": nil, "status": "unread", "createdAt": "2026-01-01T00:00:00.000Z", "readAt": nil, "expiresAt": nil},
-		map[string]any{"id": "x", "userId": "u", "tenantId": "", "seq": 1, "type": "t", "title": "t", "message": "", "data": nil, "status": "gone", "createdAt": "2026-01-01T00:00:00.000Z", "readAt": nil, "expiresAt": nil},
-		map[string]any{"id": "x", "userId": "u", "tenantId": "", "seq": 1, "type": "t", "title": "t", "message": "", "data": nil, "status": "read", "createdAt": "yesterday", "readAt": nil, "expiresAt": nil},
-		map[string]any{"id": "x", "userId": "u", "tenantId": "", "seq": 1, "type": "t", "title": "t", "message": "", "data": nil, "status": "read", "createdAt": "2026-01-01T00:00:00.000Z", "readAt": nil, "expiresAt": nil, "extra": 1},
+		map[string]any{"id": "x", "userId": "u", "tenantId": "", "seq": 1.5, "type": "t", "title": "t", "message": "", "data": nil, "status": "unread", "createdAt": "2026-01-01T00:00:00.000Z", "readAt": nil, "seenAt": nil, "expiresAt": nil},
+		map[string]any{"id": "x", "userId": "u", "tenantId": "", "seq": 1, "type": "t", "title": "t", "message": "", "data": nil, "status": "gone", "createdAt": "2026-01-01T00:00:00.000Z", "readAt": nil, "seenAt": nil, "expiresAt": nil},
+		map[string]any{"id": "x", "userId": "u", "tenantId": "", "seq": 1, "type": "t", "title": "t", "message": "", "data": nil, "status": "read", "createdAt": "yesterday", "readAt": nil, "seenAt": nil, "expiresAt": nil},
+		map[string]any{"id": "x", "userId": "u", "tenantId": "", "seq": 1, "type": "t", "title": "t", "message": "", "data": nil, "status": "read", "createdAt": "2026-01-01T00:00:00.000Z", "readAt": nil, "seenAt": nil, "expiresAt": nil, "extra": 1},
 	}
 	for i, b := range bad {
 		if errs := v.validate(ref, b, "n"); len(errs) == 0 {
 			t.Errorf("bad notification %d validated", i)
 		}
 	}
+}
+
+// TestOpenAPIDocumentsEveryRoute fails when httpapi serves a route that
+// openapi.json does not document, or documents one that it does not serve.
+func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+	var doc struct{ Paths map[string]map[string]any }
+	if err := json.Unmarshal(httpapi.OpenAPI, &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	served := map[string]bool{"get /openapi.json": true} // served by OpenAPIHandler
+	for _, pattern := range httpapi.Routes() {
+		method, route := routeOf(pattern)
+		served[method+" "+route] = true
+		if doc.Paths[route][method] == nil {
+			t.Errorf("%s is served but not in openapi.json", pattern)
+		}
+	}
+	if len(served) < 2 {
+		t.Fatalf("httpapi.Routes() = %v, want the API's routes", httpapi.Routes())
+	}
+	for route, ops := range doc.Paths {
+		for method := range ops {
+			if !served[method+" "+route] {
+				t.Errorf("%s %s is in openapi.json but not served", strings.ToUpper(method), route)
+			}
+		}
+	}
+}
+
+// routeOf splits a ServeMux pattern "METHOD /path/{param}" into the
+// OpenAPI method ("get") and path template.
+func routeOf(pattern string) (method, route string) {
+	method, route, _ = strings.Cut(pattern, " ")
+	return strings.ToLower(method), route
+}
+
+// newStoreDownEnv returns an API on a real PostgreSQL store whose server
+// cannot be reached any more: the store is opened through a loopback
+// proxy, which is then shut, so that every store call fails to connect.
+// It returns nil when PostgreSQL is not reachable and CI is not set (in CI
+// that fails the test).
+func newStoreDownEnv(t *testing.T) *env {
+	reachable := false
+	t.Run("PostgreSQL", func(t *testing.T) { pgtest.ServerURL(t); reachable = true })
+	if !reachable {
+		return nil
+	}
+	u, err := url.Parse(pgtest.SchemaURL(t, "httpapi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		conns  []net.Conn
+		closed bool
+	)
+	shut := func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		closed = true
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	t.Cleanup(shut)
+	server := u.Host
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.DialTimeout("tcp", server, 5*time.Second)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, s)
+			if closed {
+				c.Close()
+				s.Close()
+			}
+			mu.Unlock()
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+	u.Host = ln.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := postgres.Open(ctx, u.String(), postgres.Options{ConnectTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	e := newEnvOn(t, store)
+	shut()
+	return e
 }
 
 // validator checks JSON values against the subset of JSON Schema 2020-12
@@ -331,3 +529,5 @@ func asStrings(v any) []string {
 }
 
 func asSlice(v any) []any { s, _ := v.([]any); return s }
+
+func asMap(v any) map[string]any { m, _ := v.(map[string]any); return m }
