@@ -36,25 +36,30 @@ type Config struct {
 	MaxBodyBytes int64
 	// Logger receives internal errors; nil means slog.Default().
 	Logger *slog.Logger
-	// RequestsPerSecond bounds the requests of each credential (the API
-	// key; each user of the /v1/me routes), as a token bucket of that
-	// rate and burst; over it the answer is 429 rate_limited with
-	// Retry-After. Zero means DefaultRequestsPerSecond; negative, none.
-	RequestsPerSecond float64
+	// BackendRequestsPerSecond bounds the requests made with the API key,
+	// as a token bucket of that rate and burst; over it the answer is 429
+	// rate_limited with Retry-After. Zero or negative means no limit: the
+	// backend is the operator's own, and a refused create is a
+	// notification its caller may drop.
+	BackendRequestsPerSecond float64
+	// UserRequestsPerSecond bounds each user's requests on the /v1/me
+	// routes the same way. Zero means DefaultUserRequestsPerSecond;
+	// negative, none.
+	UserRequestsPerSecond float64
 	// LimitObserver counts the requests refused by the rate; nil means none.
 	LimitObserver gateway.LimitObserver
 }
 
 // api serves the routes of one Config.
 type api struct {
-	gw       *gateway.Gateway
-	verifier *auth.Verifier
-	keyHash  [sha256.Size]byte // of Config.APIKey; compared in constant time
-	keySet   bool
-	maxBody  int64
-	log      *slog.Logger
-	mux      *http.ServeMux
-	rate     *rateLimiter
+	gw                    *gateway.Gateway
+	verifier              *auth.Verifier
+	keyHash               [sha256.Size]byte // of Config.APIKey; compared in constant time
+	keySet                bool
+	maxBody               int64
+	log                   *slog.Logger
+	mux                   *http.ServeMux
+	backendRate, userRate *rateLimiter
 }
 
 // New returns the API handler. It panics if Gateway or Verifier is nil.
@@ -72,14 +77,15 @@ func New(cfg Config) http.Handler {
 		cfg.Logger = slog.Default()
 	}
 	a := &api{
-		gw:       cfg.Gateway,
-		verifier: cfg.Verifier,
-		keyHash:  sha256.Sum256([]byte(cfg.APIKey)),
-		keySet:   cfg.APIKey != "",
-		maxBody:  cfg.MaxBodyBytes,
-		log:      cfg.Logger,
-		mux:      http.NewServeMux(),
-		rate:     newRateLimiter(cfg.RequestsPerSecond, cfg.LimitObserver),
+		gw:          cfg.Gateway,
+		verifier:    cfg.Verifier,
+		keyHash:     sha256.Sum256([]byte(cfg.APIKey)),
+		keySet:      cfg.APIKey != "",
+		maxBody:     cfg.MaxBodyBytes,
+		log:         cfg.Logger,
+		mux:         http.NewServeMux(),
+		backendRate: newRateLimiter(cfg.BackendRequestsPerSecond, cfg.LimitObserver),
+		userRate:    newRateLimiter(userRate(cfg.UserRequestsPerSecond), cfg.LimitObserver),
 	}
 
 	for _, rt := range a.routes() {
@@ -170,7 +176,7 @@ func (a *api) backend(next http.HandlerFunc) http.HandlerFunc {
 			a.writeError(w, r, herald.Errorf(herald.EUNAUTHORIZED, "Invalid API key."))
 			return
 		}
-		if !a.allow(w, r, backendKey) {
+		if !a.allow(w, r, a.backendRate, backendKey) {
 			return
 		}
 		next(w, r)
@@ -199,7 +205,7 @@ func (a *api) user(next userHandler) http.HandlerFunc {
 			a.writeError(w, r, herald.Errorf(auth.Code(err), "%s", msg))
 			return
 		}
-		if !a.allow(w, r, userRateKey(id)) {
+		if !a.allow(w, r, a.userRate, userRateKey(id)) {
 			return
 		}
 		next(w, r, id)

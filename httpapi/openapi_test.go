@@ -44,7 +44,7 @@ func TestOpenAPI(t *testing.T) {
 	v.checkKeywords(t, doc["components"].(map[string]any)["schemas"], "components.schemas")
 
 	e := newEnv(t)
-	limited := newEnv(t, func(c *httpapi.Config) { c.RequestsPerSecond = 0.001 }) // a burst of 1
+	limited := newEnv(t, func(c *httpapi.Config) { c.BackendRequestsPerSecond, c.UserRequestsPerSecond = 0.001, 0.001 }) // a burst of 1
 	down := newStoreDownEnv(t)
 	foreign := *e // as served, behind CORS, called from a page of another origin
 	cors := httpapi.CORS([]string{"https://app.example"}, e.handler)

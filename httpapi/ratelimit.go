@@ -10,27 +10,30 @@ import (
 	"herald/ratelimit"
 )
 
-// DefaultRequestsPerSecond is the API rate per credential when
-// Config.RequestsPerSecond is zero: generous, since one backend key often
-// serves a whole application.
-const DefaultRequestsPerSecond = 1000
+// DefaultUserRequestsPerSecond is each user's rate on the /v1/me routes
+// when Config.UserRequestsPerSecond is zero: far above what an inbox
+// needs, far below what one token could cost the server.
+const DefaultUserRequestsPerSecond = 50
 
 // maxRateKeys bounds the credentials whose rate is tracked at once.
 const maxRateKeys = 65536
 
-// rateLimiter limits the requests of each credential: the API key of the
-// backend routes, and each user (tenant and id) of the /v1/me routes.
+// rateLimiter limits the requests of each credential it is given: the API
+// key of the backend routes, or each user (tenant and id) of the /v1/me
+// routes.
 type rateLimiter struct {
 	buckets *ratelimit.Keyed // nil when off
 	obs     gateway.LimitObserver
 	now     func() time.Time
 }
 
+// newRateLimiter limits each key to perSecond (burst the same); zero or
+// negative means no limit.
 func newRateLimiter(perSecond float64, obs gateway.LimitObserver) *rateLimiter {
-	if perSecond == 0 {
-		perSecond = DefaultRequestsPerSecond
-	}
 	rl := &rateLimiter{obs: obs, now: time.Now}
+	if perSecond <= 0 {
+		return rl
+	}
 	if l := ratelimit.PerSecond(perSecond); !l.Off() {
 		rl.buckets = ratelimit.NewKeyed(l, maxRateKeys)
 	}
@@ -46,8 +49,7 @@ func userRateKey(id herald.Identity) string {
 
 // allow takes a token for key; over the limit it answers 429 rate_limited
 // with Retry-After (whole seconds, at least 1) and returns false.
-func (a *api) allow(w http.ResponseWriter, r *http.Request, key string) bool {
-	rl := a.rate
+func (a *api) allow(w http.ResponseWriter, r *http.Request, rl *rateLimiter, key string) bool {
 	if rl.buckets == nil {
 		return true
 	}
@@ -61,4 +63,12 @@ func (a *api) allow(w http.ResponseWriter, r *http.Request, key string) bool {
 	w.Header().Set("Retry-After", ratelimit.RetryAfter(wait))
 	a.writeError(w, r, herald.Errorf(herald.ERATELIMITED, "Too many requests; retry after the Retry-After delay."))
 	return false
+}
+
+// userRate applies DefaultUserRequestsPerSecond to a zero rate.
+func userRate(perSecond float64) float64 {
+	if perSecond == 0 {
+		return DefaultUserRequestsPerSecond
+	}
+	return perSecond
 }

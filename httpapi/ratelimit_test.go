@@ -13,7 +13,7 @@ import (
 // /v1/me routes. Over it: 429 rate_limited with Retry-After.
 func TestRateLimitPerCredential(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *httpapi.Config) { c.RequestsPerSecond = 3 })
+	e := newEnv(t, func(c *httpapi.Config) { c.BackendRequestsPerSecond, c.UserRequestsPerSecond = 3, 3 })
 	for range 3 {
 		wantStatus(t, e.backend("GET", "/v1/stats", ""), http.StatusOK)
 	}
@@ -35,7 +35,7 @@ func TestRateLimitPerCredential(t *testing.T) {
 
 func TestRateLimitOff(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(c *httpapi.Config) { c.RequestsPerSecond = -1 })
+	e := newEnv(t, func(c *httpapi.Config) { c.BackendRequestsPerSecond, c.UserRequestsPerSecond = -1, -1 })
 	for range 50 {
 		wantStatus(t, e.backend("GET", "/v1/stats", ""), http.StatusOK)
 	}

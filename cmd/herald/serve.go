@@ -313,7 +313,7 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 	gw = gateway.New(io, gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, PresenceGrace: cfg.PresenceGrace, PresenceWatchLimit: cfg.WatchLimit, ReplayLimit: cfg.ReplayLimit, Observer: m, Logger: log,
 		Limits: cfg.Limits.gateway()})
 	api := httpapi.New(httpapi.Config{Gateway: gw, Verifier: verifier, APIKey: cfg.APIKey, Logger: log,
-		RequestsPerSecond: off(cfg.Limits.APIRate), LimitObserver: m})
+		BackendRequestsPerSecond: cfg.Limits.APIRate, UserRequestsPerSecond: off(cfg.Limits.UserAPIRate), LimitObserver: m})
 
 	api = httpapi.CORS(cfg.CORSOrigins, api) // the user routes answer browsers like the socket transport
 	mux := http.NewServeMux()

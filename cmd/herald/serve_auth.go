@@ -73,17 +73,19 @@ type limitSettings struct {
 	EventRate      float64
 	HandshakeRate  float64
 	APIRate        float64
+	UserAPIRate    float64
 }
 
 func (s *limitSettings) register(fs *flag.FlagSet) {
 	fs.IntVar(&s.SocketsPerUser, "max-sockets-per-user", 50, "most sockets one user may have on a node; 0 means no limit")
 	fs.Float64Var(&s.EventRate, "event-rate", 20, "client events per socket per second (burst the same); a socket flooding past twice that is disconnected; 0 means no limit")
 	fs.Float64Var(&s.HandshakeRate, "handshake-rate", 50, "new Engine.IO sessions per source address (IPv4, IPv6 /64) per second, burst the same; over it 429, which clients retry with backoff; 0 means no limit (raise it behind a proxy)")
-	fs.Float64Var(&s.APIRate, "api-rate", 1000, "HTTP API requests per credential (API key, or user on /v1/me) per second, burst the same; 0 means no limit")
+	fs.Float64Var(&s.APIRate, "api-rate", 0, "HTTP API requests per second with the API key (the backend routes), burst the same; 0 means no limit")
+	fs.Float64Var(&s.UserAPIRate, "user-api-rate", 50, "HTTP API requests per second of each user on /v1/me, burst the same; 0 means no limit")
 }
 
 func (s *limitSettings) check() error {
-	if s.SocketsPerUser < 0 || s.EventRate < 0 || s.HandshakeRate < 0 || s.APIRate < 0 {
+	if s.SocketsPerUser < 0 || s.EventRate < 0 || s.HandshakeRate < 0 || s.APIRate < 0 || s.UserAPIRate < 0 {
 		return errors.New("serve: limits must not be negative (0 turns one off)")
 	}
 	return nil
