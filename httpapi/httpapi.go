@@ -88,6 +88,7 @@ func New(cfg Config) http.Handler {
 	a.mux.HandleFunc("GET /v1/users/{userId}/presence", a.backend(a.presence))
 	a.mux.HandleFunc("POST /v1/presence/query", a.backend(a.presenceQuery))
 	a.mux.HandleFunc("GET /v1/stats", a.backend(a.stats))
+	a.mux.HandleFunc("GET /v1/nodes", a.backend(a.nodes))
 
 	a.mux.HandleFunc("GET /v1/me/notifications", a.user(a.listMine))
 	a.mux.HandleFunc("GET /v1/me/unread-count", a.user(a.unreadCount))

@@ -63,6 +63,8 @@ func TestOpenAPI(t *testing.T) {
 		{"/v1/users/{userId}/presence", "get", "/v1/users/u1/presence", "", ""},
 		{"/v1/stats", "get", "/v1/stats", key, ""},
 		{"/v1/stats", "get", "/v1/stats", "", ""},
+		{"/v1/nodes", "get", "/v1/nodes", key, ""},
+		{"/v1/nodes", "get", "/v1/nodes", "", ""},
 		{"/v1/me/notifications", "get", "/v1/me/notifications?limit=1", "Bearer " + u1, ""},
 		{"/v1/me/notifications", "get", "/v1/me/notifications?limit=10&unread=false", "Bearer " + u1, ""},
 		{"/v1/me/notifications", "get", "/v1/me/notifications?limit=0", "Bearer " + u1, ""},
