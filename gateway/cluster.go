@@ -404,13 +404,26 @@ func (g *Gateway) Resync() {
 }
 
 // seqConnected records a new socket's replay position (lastSeq, -1 if it
-// did not replay); seqDisconnected forgets a user without local sockets.
-func (g *Gateway) seqConnected(k userKey, lastSeq int64) {
-	if g.cfg.Cluster != nil && lastSeq >= 0 {
-		unlock := g.seqs.order.lock(k)
-		g.seqs.raise(k, lastSeq)
-		unlock()
+// did not replay) under k's seqGuard lock, which it returns the release of:
+// the caller resumes the socket's live traffic meanwhile, so that every
+// live copy of what the replay sent is either held and filtered out, or
+// arrives after the guard knows it.
+//
+// When the new socket is ahead of the others (they have up to the guard's
+// last), the others first get from the store what lies between: the
+// guard then drops the live copies of those, which they may not have
+// received yet.
+func (g *Gateway) seqConnected(s *socketio.Socket, k userKey, lastSeq int64) (unlock func()) {
+	if g.cfg.Cluster == nil || lastSeq < 0 {
+		return func() {}
 	}
+	unlock = g.seqs.order.lock(k)
+	if last, known := g.seqs.get(k); known && lastSeq > last {
+		opts := socketio.BroadcastOptions{Rooms: []string{userRoom(k.tenant, k.user)}, Except: []string{s.ID()}, Local: true}
+		g.fill(k, last, lastSeq, func(e *socketio.Encoded) { g.nsp.Adapter().Broadcast(e, opts) })
+	}
+	g.seqs.raise(k, lastSeq)
+	return unlock
 }
 
 func (g *Gateway) seqDisconnected(k userKey) {

@@ -278,12 +278,15 @@ func (g *Gateway) resume(s *socketio.Socket, k userKey, lastSeq int64) {
 	if err != nil {
 		g.log.Error("unread count on connect", "err", err)
 	}
+	// In cluster mode, live copies delivered after the Resume are dropped
+	// by the seq guard from here on (see seqGuard).
+	defer g.seqConnected(s, k, lastSeq)()
 	s.Resume(func(e *socketio.Encoded) bool {
 		name, seq := heldEvent(e)
-		switch name {
-		case EventNotificationNew: // a live copy of what the replay sent
-			return lastSeq >= 0 && seq > 0 && seq <= lastSeq
-		case EventUnreadCount:
+		switch {
+		case seq > 0: // notification:new (from another node it has no name): a live copy of what the replay sent?
+			return lastSeq >= 0 && seq <= lastSeq
+		case name == EventUnreadCount:
 			return err == nil
 		}
 		return false
@@ -292,7 +295,6 @@ func (g *Gateway) resume(s *socketio.Socket, k userKey, lastSeq int64) {
 		g.sendNow(s, EventUnreadCount, unreadCount{n, g.now()})
 	}
 	unlock()
-	g.seqConnected(k, lastSeq)
 }
 
 // encodeNotificationNew encodes notification:new; the packet carries the

@@ -30,6 +30,7 @@ func newClusterNode(cfg serveConfig, reg prometheus.Registerer, log *slog.Logger
 	c.node = cluster.New(c.rdb, cluster.Options{
 		Addr:          cfg.AdvertiseAddr,
 		PresenceGrace: cfg.PresenceGrace,
+		LeaseTTL:      cfg.ClusterLease,
 		Logger:        log,
 		Sequenced: func(room string, e *socketio.Encoded, deliver func(*socketio.Encoded)) {
 			if g := c.gateway.Load(); g != nil {

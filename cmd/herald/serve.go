@@ -45,6 +45,7 @@ type serveConfig struct {
 	DatabaseURL     string
 	RedisURL        string
 	AdvertiseAddr   string
+	ClusterLease    time.Duration
 	Dev             bool
 	Presence        bool
 	PresenceGrace   time.Duration
@@ -76,6 +77,7 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL, for several nodes (env DATABASE_URL)")
 	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", ""), "Redis URL: cluster mode, several nodes on one PostgreSQL (env REDIS_URL)")
 	fs.StringVar(&c.AdvertiseAddr, "advertise-addr", env("HERALD_ADVERTISE_ADDR", ""), "address other nodes and operators reach this node at, listed by GET /v1/nodes; empty means the listen address (env HERALD_ADVERTISE_ADDR)")
+	fs.DurationVar(&c.ClusterLease, "cluster-lease", 10*time.Second, "cluster mode: how long a node's lease lives without a refresh; a node that dies has its users offline and its counts gone within about 4/3 of it")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: make up a JWT secret and API key if unset and print a ready token")
 	fs.BoolVar(&c.Presence, "presence", true, "answer presence:subscribe: sockets get user:online / user:offline of the users they watch")
 	fs.IntVar(&c.WatchLimit, "presence-watch-limit", 1000, "most users one socket may watch with presence:subscribe")
@@ -119,9 +121,6 @@ func parseServe(args []string) (serveConfig, error) {
 			return c, fmt.Errorf("serve: invalid REDIS_URL: %w", err)
 		}
 	}
-	if c.AdvertiseAddr == "" {
-		c.AdvertiseAddr = c.Addr
-	}
 	return c, nil
 }
 
@@ -163,13 +162,15 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := newServer(cfg, store, verifier, log)
-	defer srv.close()
-
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
+	if cfg.AdvertiseAddr == "" {
+		cfg.AdvertiseAddr = ln.Addr().String()
+	}
+	srv := newServer(cfg, store, verifier, log)
+	defer srv.close()
 	httpSrv := newHTTPServer(cfg, srv.handler, log)
 	// Every long-lived goroutine is started in group; the deferred Wait
 	// runs after the deferred cancel has told them to stop, and before the
