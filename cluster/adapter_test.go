@@ -2,12 +2,21 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"herald/socketio"
 )
 
 // Three nodes; the clients are on A. B emits; C holds none of the rooms.
@@ -319,4 +328,111 @@ func TestSubscribesAreBatched(t *testing.T) {
 	} else {
 		t.Logf("%d SUBSCRIBE commands for %d channels", n, channels)
 	}
+}
+
+// freezer forwards TCP connections to a backend until freeze, which stalls
+// the connections open at that moment without closing them (a peer that
+// vanished); later connections are forwarded again.
+type freezer struct {
+	l       net.Listener
+	backend string
+	mu      sync.Mutex
+	conns   []net.Conn // forwarding
+	frozen  []net.Conn
+}
+
+func newFreezer(t *testing.T, backend string) *freezer {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &freezer{l: l, backend: backend}
+	t.Cleanup(func() {
+		l.Close()
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, c := range append(f.conns, f.frozen...) {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("tcp", backend)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			f.mu.Lock()
+			f.conns = append(f.conns, c, b)
+			f.mu.Unlock()
+			go io.Copy(b, c)
+			go io.Copy(c, b)
+		}
+	}()
+	return f
+}
+
+// freeze stalls the open connections: the copies stop, the sockets stay.
+func (f *freezer) freeze() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.conns {
+		c.SetReadDeadline(time.Unix(1, 0)) // the copy goroutines stop reading
+	}
+	f.frozen = append(f.frozen, f.conns...) // open until cleanup
+	f.conns = nil
+}
+
+// A Pub/Sub connection whose peer went silent without closing is found by
+// its unanswered ping, replaced, and delivery resumes with a resync.
+func TestSilentConnectionIsReplaced(t *testing.T) {
+	r := startRedis(t)
+	f := newFreezer(t, r.addr)
+	var resyncs atomic.Int32
+	rdb := redis.NewClient(&redis.Options{Addr: f.l.Addr().String(), ReadTimeout: 500 * time.Millisecond})
+	t.Cleanup(func() { rdb.Close() })
+	a := New(rdb, Options{Prefix: "h", pingEvery: 200 * time.Millisecond, OnResync: func() { resyncs.Add(1) }})
+	t.Cleanup(a.stop)
+	srv := socketio.NewServer(socketio.Options{NewAdapter: a.NewAdapter})
+	srv.Of("/").OnConnection(func(s *socketio.Socket) { s.Join("user:1"); s.Emit("joined") })
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() { hs.Close(); srv.Close() })
+	checkFor(t, 5*time.Second, func() error {
+		if ok, reason := a.Health(); !ok {
+			return errors.New(reason)
+		}
+		return nil
+	})
+	b := newTestNode(t, r, "h", Options{})
+	cl := dialClient(t, "ws"+strings.TrimPrefix(hs.URL, "http")+"/socket.io/", "")
+	b.emit(t, "before", []string{"user:1"})
+	cl.expect(t, "before")
+
+	f.freeze()
+	checkFor(t, 10*time.Second, func() error {
+		if resyncs.Load() == 0 {
+			return errors.New("no resync")
+		}
+		if ok, reason := a.Health(); !ok {
+			return errors.New(reason)
+		}
+		return nil
+	})
+	// Shards notice one by one; emit until the room's shard is back.
+	checkFor(t, 10*time.Second, func() error {
+		b.emit(t, "after", []string{"user:1"})
+		select {
+		case e := <-cl.events:
+			if e != "after" {
+				t.Fatalf("event %q, want after", e)
+			}
+			return nil
+		case <-time.After(200 * time.Millisecond):
+			return errors.New("nothing delivered")
+		}
+	})
 }

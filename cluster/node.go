@@ -82,6 +82,8 @@ type Options struct {
 	Sequenced func(room string, e *socketio.Encoded, deliver func(*socketio.Encoded))
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+
+	pingEvery time.Duration // zero means the constant pingEvery; tests shorten it
 }
 
 func (o *Options) setDefaults() {
@@ -113,6 +115,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.pingEvery <= 0 {
+		o.pingEvery = pingEvery
 	}
 }
 
@@ -283,7 +288,7 @@ func (n *Node) stop() {
 	n.closed.Store(true)
 	n.cancel()
 	for _, sh := range n.shards {
-		sh.ps.Close()
+		sh.close()
 	}
 	n.wg.Wait()
 }

@@ -11,8 +11,10 @@ import (
 )
 
 // pingEvery is how long a Pub/Sub connection may stay silent before the
-// node pings it; a pong also marks the moment a reconnected connection has
-// every subscription confirmed (Redis answers in order).
+// node pings it; a connection silent for as long again after a ping is
+// taken for dead (a peer gone without closing) and replaced. A pong also
+// marks the moment a reconnected connection has every subscription
+// confirmed (Redis answers in order).
 const pingEvery = 3 * time.Second
 
 // subscribeBatch caps the channels of one SUBSCRIBE or UNSUBSCRIBE.
@@ -24,10 +26,12 @@ const subscribeBatch = 512
 // channel is acquired again meanwhile. Pending changes are coalesced into
 // one SUBSCRIBE and one UNSUBSCRIBE per round by the shard's writer.
 type shard struct {
-	n  *Node
-	ps *redis.PubSub
+	n *Node
+
+	writing sync.Mutex // held by a writer round and by reset
 
 	mu          sync.Mutex
+	ps          *redis.PubSub // replaced by reset
 	subs        map[string]*subscription
 	toSubscribe map[string]struct{} // disjoint from toUnsubscribe
 	toUnsub     map[string]struct{}
@@ -162,23 +166,62 @@ func (sh *shard) write() {
 			return
 		case <-sh.kick:
 		}
+		sh.writing.Lock()
 		sh.mu.Lock()
+		ps := sh.ps
 		sub, unsub := keys(sh.toSubscribe), keys(sh.toUnsub)
 		clear(sh.toSubscribe)
 		clear(sh.toUnsub)
 		sh.mu.Unlock()
 		for len(unsub) > 0 {
 			k := min(len(unsub), subscribeBatch)
-			sh.ps.Unsubscribe(sh.n.ctx, unsub[:k]...)
+			ps.Unsubscribe(sh.n.ctx, unsub[:k]...)
 			unsub = unsub[k:]
 		}
 		for len(sub) > 0 {
 			k := min(len(sub), subscribeBatch)
-			sh.ps.Subscribe(sh.n.ctx, sub[:k]...)
+			ps.Subscribe(sh.n.ctx, sub[:k]...)
 			sub = sub[k:]
 		}
+		sh.writing.Unlock()
 	}
 }
+
+// pubsub returns the shard's current connection.
+func (sh *shard) pubsub() *redis.PubSub {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.ps
+}
+
+// reset replaces a connection that went silent with a new one subscribed
+// to every channel of the shard; pending changes made meanwhile stay
+// queued for the writer, which waits for the swap.
+func (sh *shard) reset() {
+	sh.n.log.Warn("cluster: replacing a silent redis pub/sub connection")
+	sh.writing.Lock()
+	defer sh.writing.Unlock()
+	sh.mu.Lock()
+	channels := make([]string, 0, len(sh.subs))
+	for c := range sh.subs {
+		channels = append(channels, c)
+	}
+	clear(sh.toSubscribe) // all in subs
+	clear(sh.toUnsub)     // never subscribed on the new connection
+	sh.mu.Unlock()
+	ps := sh.n.rdb.Subscribe(sh.n.ctx, channels...)
+	sh.mu.Lock()
+	old := sh.ps
+	sh.ps = ps
+	sh.mu.Unlock()
+	old.Close()
+	if sh.n.ctx.Err() != nil {
+		ps.Close() // stop may have closed the old one only
+	}
+}
+
+// close closes the shard's connection.
+func (sh *shard) close() { sh.pubsub().Close() }
 
 func keys(m map[string]struct{}) []string {
 	out := make([]string, 0, len(m))
@@ -195,16 +238,23 @@ func keys(m map[string]struct{}) []string {
 func (sh *shard) receive() {
 	n := sh.n
 	pause := 50 * time.Millisecond
-	sh.ps.Ping(n.ctx)
+	pinged := false // a ping is out and nothing came since
+	sh.pubsub().Ping(n.ctx)
 	for {
-		m, err := sh.ps.ReceiveTimeout(n.ctx, pingEvery)
+		ps := sh.pubsub()
+		m, err := ps.ReceiveTimeout(n.ctx, n.opts.pingEvery)
 		if n.ctx.Err() != nil {
 			return
 		}
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				sh.ps.Ping(n.ctx)
+				if pinged {
+					sh.lost(errors.New("no answer to a ping"))
+					sh.reset()
+				}
+				sh.pubsub().Ping(n.ctx)
+				pinged = true
 				continue
 			}
 			sh.lost(err)
@@ -214,10 +264,10 @@ func (sh *shard) receive() {
 			case <-time.After(pause):
 			}
 			pause = min(2*pause, time.Second)
-			sh.ps.Ping(n.ctx)
+			ps.Ping(n.ctx)
 			continue
 		}
-		pause = 50 * time.Millisecond
+		pause, pinged = 50*time.Millisecond, false
 		switch m := m.(type) {
 		case *redis.Message:
 			sh.deliver(m)
