@@ -151,7 +151,7 @@ describe("cluster mode over Redis", { skip: REDIS_SERVER ? false : "needs HERALD
     assert.equal((await metric(B, "herald_cluster_messages_published_total")) - pubBefore, 5, "one publish per emit");
   });
 
-  it("kill -9 of node A with 100 clients: they reconnect to node C with auth.since and get every created notification exactly once", async (t) => {
+  it("kill -9 of node A with 100 clients: they reconnect to node C with auth.since and get every created notification exactly once; A's other user goes offline, A leaves /v1/nodes", async (t) => {
     const users = Array.from({ length: 20 }, () => uid("k"));
     const clients = [];
     for (const user of users) {
@@ -164,6 +164,11 @@ describe("cluster mode over Redis", { skip: REDIS_SERVER ? false : "needs HERALD
       s.on("notification:new", (d) => c.got.push(d.notification.seq));
     };
     await Promise.all(clients.map(async (c) => attach(c, await connect(t, A, WEBSOCKET, token(c.user)), "A")));
+    // A user of node A only, whom a socket on node B watches.
+    const lonely = uid("lonely");
+    await connect(t, A, WEBSOCKET, token(lonely));
+    const watcher = await connect(t, B, WEBSOCKET, token(uid("watcher")));
+    assert.deepEqual(await new Promise((resolve) => watcher.emit("presence:subscribe", { userIds: [lonely] }, resolve)), { success: true, online: [lonely] });
     const created = new Map(users.map((u) => [u, []]));
     let creating = true;
     const creator = (async () => {
@@ -176,6 +181,7 @@ describe("cluster mode over Redis", { skip: REDIS_SERVER ? false : "needs HERALD
     })();
     await until(() => [...created.values()].flat().length >= 20, 10000);
     await A.stop("SIGKILL");
+    const killedAt = Date.now();
     // Each client notices and reconnects to C with the last seq it got.
     await Promise.all(
       clients.map(async (c) => {
@@ -193,9 +199,14 @@ describe("cluster mode over Redis", { skip: REDIS_SERVER ? false : "needs HERALD
       assert.deepEqual(c.got, [...want].sort((a, b) => a - b), `${c.user}: every created notification once, in order; ${c.trace}`);
     }
     await until(async () => (await api(B, "GET", "/v1/nodes")).body.nodes.length === 2, BOUND_MS);
+    t.diagnostic(`node A left /v1/nodes ${Date.now() - killedAt} ms after kill -9 (lease ${LEASE_MS} ms)`);
+    assert.equal((await watcher.inbox.take("user:offline", { ms: BOUND_MS })).userId, lonely, "a dead node's user goes offline");
+    t.diagnostic(`its user went offline ${Date.now() - killedAt} ms after kill -9`);
+    assert.equal(watcher.inbox.of("user:offline").length, 1);
     await until(async () => {
       const all = await Promise.all([B, C].map((n) => api(n, "GET", "/v1/stats")));
-      return all.every((r) => r.body.sockets === 100 && r.body.connectedUsers === 20 && r.body.nodes === 2);
+      // The 100 clients on C, and the watcher on B; the lonely user is gone.
+      return all.every((r) => r.body.sockets === 101 && r.body.connectedUsers === 21 && r.body.nodes === 2);
     }, BOUND_MS);
   });
 
