@@ -122,17 +122,18 @@ func (a *Adapter) Sockets(opts socketio.BroadcastOptions) []*socketio.Socket {
 // broadcast to n rooms costs O(n²) bytes in Redis: send to many disjoint
 // rooms (users) one broadcast per room, as the gateway does.
 func (a *Adapter) Broadcast(e *socketio.Encoded, opts socketio.BroadcastOptions) {
-	a.local.Broadcast(e, opts)
 	if opts.Local {
+		a.local.Broadcast(e, opts)
 		return
 	}
+	a.deliver(e, opts)
 	text, atts := e.Text(), e.Attachments()
 	size := 64 + len(text) + len(a.node.id)
 	for _, x := range atts {
 		size += 8 + len(x)
 	}
 	if len(opts.Rooms) == 0 {
-		a.node.pub.publish(a.all, appendMessage(make([]byte, 0, size), a.node.id, nil, opts.Except, text, atts))
+		a.node.pub.publish(a.all, appendMessage(make([]byte, 0, size), a.node.id, nil, opts.Except, text, atts, e.Seq()))
 		return
 	}
 	for k, r := range opts.Rooms {
@@ -140,7 +141,7 @@ func (a *Adapter) Broadcast(e *socketio.Encoded, opts socketio.BroadcastOptions)
 			continue // a local socket's own room, or a repeat
 		}
 		size += 8 + len(r)
-		a.node.pub.publish(a.channel(r), appendMessage(make([]byte, 0, size), a.node.id, opts.Rooms[:k+1], opts.Except, text, atts))
+		a.node.pub.publish(a.channel(r), appendMessage(make([]byte, 0, size), a.node.id, opts.Rooms[:k+1], opts.Except, text, atts, e.Seq()))
 	}
 }
 
@@ -164,7 +165,23 @@ func (a *Adapter) receive(room, payload string) {
 		opts.Rooms = []string{room}
 		opts.Except = append(m.Except, m.Rooms[:len(m.Rooms)-1]...)
 	}
-	a.local.Broadcast(socketio.NewEncoded(m.Text, m.Attachments), opts)
+	e := socketio.NewEncoded(m.Text, m.Attachments)
+	if m.Seq > 0 {
+		e = e.WithSeq(m.Seq)
+	}
+	a.deliver(e, opts)
+}
+
+// deliver delivers e to the local sockets selected by opts, through
+// Options.Sequenced when it is set and e has a seq and one target room.
+func (a *Adapter) deliver(e *socketio.Encoded, opts socketio.BroadcastOptions) {
+	seqd := a.node.opts.Sequenced
+	if seqd == nil || e.Seq() <= 0 || len(opts.Rooms) != 1 {
+		a.local.Broadcast(e, opts)
+		return
+	}
+	opts.Local = true
+	seqd(opts.Rooms[0], e, func(x *socketio.Encoded) { a.local.Broadcast(x, opts) })
 }
 
 // Close releases the every-socket channel. Rooms are released as their

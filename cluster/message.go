@@ -28,11 +28,15 @@ type message struct {
 	Except      []string
 	Text        []byte // the Socket.IO packet, text form
 	Attachments [][]byte
+	// Seq is the packet's socketio.Encoded.Seq (a notification's seq), 0
+	// if none; written only when set.
+	Seq int64
 }
 
 // appendMessage appends the binary form of a message: the version byte,
-// then each field as a uvarint length (or count) followed by its bytes.
-func appendMessage(dst []byte, origin string, rooms, except []string, text []byte, atts [][]byte) []byte {
+// then each field as a uvarint length (or count) followed by its bytes,
+// then seq as a uvarint if it is positive.
+func appendMessage(dst []byte, origin string, rooms, except []string, text []byte, atts [][]byte, seq int64) []byte {
 	dst = append(dst, messageVersion)
 	dst = appendString(dst, origin)
 	dst = appendStrings(dst, rooms)
@@ -43,6 +47,9 @@ func appendMessage(dst []byte, origin string, rooms, except []string, text []byt
 	for _, a := range atts {
 		dst = binary.AppendUvarint(dst, uint64(len(a)))
 		dst = append(dst, a...)
+	}
+	if seq > 0 {
+		dst = binary.AppendUvarint(dst, uint64(seq))
 	}
 	return dst
 }
@@ -80,6 +87,13 @@ func decodeMessage(b []byte) (message, error) {
 		for i := range m.Attachments {
 			m.Attachments[i] = r.bytes()
 		}
+	}
+	if len(r.b) > 0 && !r.err {
+		v, n := binary.Uvarint(r.b)
+		if n <= 0 || v == 0 || v > 1<<62 {
+			return message{}, errBadMessage
+		}
+		m.Seq, r.b = int64(v), r.b[n:]
 	}
 	if r.err || len(r.b) != 0 || len(m.Text) == 0 {
 		return message{}, errBadMessage

@@ -13,9 +13,10 @@ func TestMessageRoundTrip(t *testing.T) {
 		{Origin: "n1", Text: []byte(`2["msg","x"]`)},
 		{Origin: "n2", Rooms: []string{"user:1", "team"}, Except: []string{"muted"}, Text: []byte(`51-["msg",{"_placeholder":true,"num":0}]`), Attachments: [][]byte{{1, 2, 3}}},
 		{Origin: "", Rooms: []string{""}, Text: []byte("2[0]"), Attachments: [][]byte{{}}},
+		{Origin: "n3", Rooms: []string{"4:acme:user:42"}, Text: []byte(`2["notification:new",{}]`), Seq: 42},
 	}
 	for _, want := range cases {
-		b := appendMessage(nil, want.Origin, want.Rooms, want.Except, want.Text, want.Attachments)
+		b := appendMessage(nil, want.Origin, want.Rooms, want.Except, want.Text, want.Attachments, want.Seq)
 		got, err := decodeMessage(b)
 		if err != nil {
 			t.Fatalf("%+v: %v", want, err)
@@ -27,13 +28,13 @@ func TestMessageRoundTrip(t *testing.T) {
 }
 
 func TestDecodeMessageRejects(t *testing.T) {
-	good := appendMessage(nil, "n1", []string{"r"}, nil, []byte("2[1]"), [][]byte{{9}})
-	tooMany := appendMessage(nil, "n1", nil, nil, []byte("2[1]"), make([][]byte, socketio.MaxAttachments+1))
+	good := appendMessage(nil, "n1", []string{"r"}, nil, []byte("2[1]"), [][]byte{{9}}, 0)
+	tooMany := appendMessage(nil, "n1", nil, nil, []byte("2[1]"), make([][]byte, socketio.MaxAttachments+1), 0)
 	for name, b := range map[string][]byte{
 		"empty":            nil,
 		"other version":    append([]byte{messageVersion + 1}, good[1:]...),
 		"trailing bytes":   append(append([]byte(nil), good...), 0),
-		"empty packet":     appendMessage(nil, "n1", nil, nil, nil, nil),
+		"empty packet":     appendMessage(nil, "n1", nil, nil, nil, nil, 0),
 		"too many atts":    tooMany,
 		"huge room count":  {messageVersion, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
 		"length past end":  {messageVersion, 5, 'a'},
@@ -53,15 +54,15 @@ func TestDecodeMessageRejects(t *testing.T) {
 // FuzzDecodeMessage: any input decodes or fails cleanly, and what decodes
 // encodes back to the same bytes.
 func FuzzDecodeMessage(f *testing.F) {
-	f.Add(appendMessage(nil, "n1", nil, nil, []byte(`2["msg","x"]`), nil))
-	f.Add(appendMessage(nil, "n2", []string{"user:1", "team"}, []string{"muted"}, []byte(`51-["m",{"_placeholder":true,"num":0}]`), [][]byte{{1, 2}}))
+	f.Add(appendMessage(nil, "n1", nil, nil, []byte(`2["msg","x"]`), nil, 0))
+	f.Add(appendMessage(nil, "n2", []string{"user:1", "team"}, []string{"muted"}, []byte(`51-["m",{"_placeholder":true,"num":0}]`), [][]byte{{1, 2}}, 0))
 	f.Add([]byte{messageVersion, 0x80})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := decodeMessage(b)
 		if err != nil {
 			return
 		}
-		if again := appendMessage(nil, m.Origin, m.Rooms, m.Except, m.Text, m.Attachments); !bytes.Equal(again, b) {
+		if again := appendMessage(nil, m.Origin, m.Rooms, m.Except, m.Text, m.Attachments, m.Seq); !bytes.Equal(again, b) {
 			// Uvarints have one canonical form only when minimal; a
 			// non-minimal one decodes but encodes shorter.
 			if m2, err := decodeMessage(again); err != nil || !reflect.DeepEqual(m2, m) {
@@ -78,13 +79,13 @@ func BenchmarkMessageEncode(b *testing.B) {
 	buf := make([]byte, 0, 512)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = appendMessage(buf[:0], "0123456789abcdef", rooms, nil, benchText, nil)
+		buf = appendMessage(buf[:0], "0123456789abcdef", rooms, nil, benchText, nil, 0)
 	}
 	b.SetBytes(int64(len(buf)))
 }
 
 func BenchmarkMessageDecode(b *testing.B) {
-	msg := appendMessage(nil, "0123456789abcdef", []string{"4:acme:user:42"}, nil, benchText, nil)
+	msg := appendMessage(nil, "0123456789abcdef", []string{"4:acme:user:42"}, nil, benchText, nil, 0)
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	for b.Loop() {

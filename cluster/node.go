@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"herald/socketio"
 )
 
 // Options configure a Node. Every zero value means the default given.
@@ -69,6 +71,15 @@ type Options struct {
 	// after this node lost it, once every subscription is back: broadcasts
 	// published meanwhile were lost to this node's sockets. Nil means none.
 	OnResync func()
+	// Sequenced, when set, takes over the local delivery of each packet
+	// that has a seq (socketio.Encoded.Seq > 0) and one target room,
+	// whether this node broadcast it or another did: it is called instead
+	// of delivering e to the room's local sockets, with deliver to do so
+	// (for any packets, in order, before it returns). So the application
+	// can drop what its sockets already got and fill gaps from its store.
+	// It runs on the broadcaster's goroutine or a Pub/Sub one: it may
+	// wait briefly (a store read) but must not broadcast. Nil means none.
+	Sequenced func(room string, e *socketio.Encoded, deliver func(*socketio.Encoded))
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 

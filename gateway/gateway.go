@@ -14,6 +14,7 @@ import (
 
 	"herald"
 	"herald/auth"
+	"herald/cluster"
 	"herald/internal/routines"
 	"herald/socketio"
 )
@@ -49,6 +50,12 @@ type Config struct {
 	// Limits bound sockets per user and events per socket; see Limits
 	// for their defaults.
 	Limits Limits
+	// Cluster, when set, makes presence and stats cluster-wide (see
+	// cluster.go); the caller gives the Socket.IO server the node's
+	// adapter and closes the node after the server. Nil means one node.
+	Cluster *cluster.Node
+	// Addr is the address this node advertises, listed by Nodes.
+	Addr string
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
@@ -88,6 +95,11 @@ type Gateway struct {
 	log       *slog.Logger
 	routines  routines.Group // every long-lived goroutine of the gateway
 	closeOne  sync.Once
+
+	started     time.Time
+	transitions chan transition // cluster transitions to announce; nil outside cluster mode
+	clusterDone chan struct{}   // closed by Close: no more announcements
+	seqs        seqGuard        // cluster mode: last seq delivered per local user
 }
 
 // conn is the gateway's state of one socket, kept as its socket data.
@@ -136,6 +148,10 @@ func New(io *socketio.Server, cfg Config) *Gateway {
 	}
 	g.watchers = newLocalWatchers()
 	g.presence = newPresence(cfg.PresenceGrace, g.watchers, g.announcePresence)
+	g.started = time.Now()
+	if cfg.Cluster != nil {
+		g.startCluster()
+	}
 	g.expiry = newExpiry(&g.routines, cfg.Now, g.expire)
 	g.lim = newLimiter(cfg.Limits, g.obs, g.log)
 	g.nsp.Use(g.admit)
@@ -158,6 +174,9 @@ func New(io *socketio.Server, cfg Config) *Gateway {
 func (g *Gateway) Close() {
 	g.closeOne.Do(func() {
 		g.expiry.close()
+		if g.cfg.Cluster != nil {
+			g.stopCluster()
+		}
 		g.routines.Wait()
 	})
 }
@@ -228,6 +247,7 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 	// Counted before it is told it is authenticated, as the seed does, and
 	// before its expiry is armed: an expiry's disconnect must find it counted.
 	g.presence.add(k)
+	g.clusterAdd(k)
 	g.sendNow(s, EventAuthenticated, authenticated{true, id.UserID, id.Email, s.ID(), g.now()})
 	if !c.expiresAt.IsZero() {
 		g.expiry.set(c, c.expiresAt)
@@ -258,12 +278,15 @@ func (g *Gateway) resume(s *socketio.Socket, k userKey, lastSeq int64) {
 	if err != nil {
 		g.log.Error("unread count on connect", "err", err)
 	}
+	// In cluster mode, live copies delivered after the Resume are dropped
+	// by the seq guard from here on (see seqGuard).
+	defer g.seqConnected(s, k, lastSeq)()
 	s.Resume(func(e *socketio.Encoded) bool {
 		name, seq := heldEvent(e)
-		switch name {
-		case EventNotificationNew: // a live copy of what the replay sent
-			return lastSeq >= 0 && seq > 0 && seq <= lastSeq
-		case EventUnreadCount:
+		switch {
+		case seq > 0: // notification:new (from another node it has no name): a live copy of what the replay sent?
+			return lastSeq >= 0 && seq <= lastSeq
+		case name == EventUnreadCount:
 			return err == nil
 		}
 		return false
@@ -299,6 +322,8 @@ func (g *Gateway) onDisconnect(s *socketio.Socket, reason string) {
 	g.expiry.remove(c)
 	g.unwatchAll(c)
 	g.presence.remove(userKey{c.identity.TenantID, c.identity.UserID})
+	g.clusterRemove(userKey{c.identity.TenantID, c.identity.UserID})
+	g.seqDisconnected(userKey{c.identity.TenantID, c.identity.UserID})
 }
 
 // expire disconnects a socket whose token expired without a refresh.

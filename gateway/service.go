@@ -74,12 +74,17 @@ func (g *Gateway) emitRaw(rooms []string, event string, data json.RawMessage) er
 	return nil
 }
 
-// IsUserConnected reports whether the user has a socket on this node.
+// IsUserConnected reports whether the user has a socket: on any node in
+// cluster mode (on this one if Redis cannot be read), else on this one.
 func (g *Gateway) IsUserConnected(tenant, userID string) bool {
+	if _, n, err := g.UserPresence(context.Background(), tenant, userID); err == nil {
+		return n > 0
+	}
 	return g.presence.socketsOf(userKey{tenant, userID}) > 0
 }
 
-// UserSocketCount returns the user's sockets on this node.
+// UserSocketCount returns the user's sockets on this node (the per-user
+// socket limit is per node); UserPresence counts every node.
 func (g *Gateway) UserSocketCount(tenant, userID string) int {
 	return g.presence.socketsOf(userKey{tenant, userID})
 }
@@ -151,7 +156,12 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 			// per socket for both.
 			if c, err := encodeEvent(EventUnreadCount, unreadCount{herald.Counts{Unread: n.UnreadCount, Unseen: n.UnseenCount}, ts}); err == nil {
 				g.obs.EventOut(EventUnreadCount)
-				e = socketio.Concat(e, c)
+				if g.cfg.Cluster != nil { // other nodes get one packet per message
+					g.nsp.To(userRoom(k.tenant, k.user)).Send(e)
+					e = c
+				} else {
+					e = socketio.Concat(e, c)
+				}
 			}
 		}
 		g.nsp.To(userRoom(k.tenant, k.user)).Send(e)

@@ -43,11 +43,13 @@ func (g *Gateway) onPresenceSubscribe(s *socketio.Socket, e *socketio.Event) {
 		c.watching = make(map[userKey]struct{}, len(keys))
 	}
 	online := make([]string, 0, len(keys))
+	snapshot, release := g.clusterSnapshot(keys)
+	defer release()
 	g.ackInOrder(c, e, keys, func() any {
-		for _, k := range keys {
+		for i, k := range keys {
 			c.watching[k] = struct{}{}
 			g.watchers.watch(k, c)
-			if g.presence.isOnline(k) {
+			if snapshot != nil && snapshot[i] || snapshot == nil && g.presence.isOnline(k) {
 				online = append(online, k.user)
 			}
 		}

@@ -226,12 +226,16 @@ func (a *api) presence(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	n := a.gw.UserSocketCount(tenant, user)
+	online, n, err := a.gw.UserPresence(r.Context(), tenant, user)
+	if err != nil {
+		a.writeError(w, r, unavailable(err))
+		return
+	}
 	a.writeJSON(w, r, http.StatusOK, struct {
 		UserID  string `json:"userId"`
 		Online  bool   `json:"online"`
 		Sockets int    `json:"sockets"`
-	}{user, n > 0, n})
+	}{user, online, n})
 }
 
 // MaxPresenceQuery bounds the userIds of POST /v1/presence/query.
@@ -262,16 +266,44 @@ func (a *api) presenceQuery(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	online, err := a.gw.QueryOnline(r.Context(), req.TenantID, ids)
+	if err != nil {
+		a.writeError(w, r, unavailable(err))
+		return
+	}
 	a.writeJSON(w, r, http.StatusOK, struct {
 		Online []string `json:"online"`
-	}{a.gw.OnlineUsers(req.TenantID, ids)})
+	}{online})
 }
 
-// stats serves GET /v1/stats: connected users and sockets on this node.
+// stats serves GET /v1/stats: connected users and sockets of every node
+// (cluster mode), and the live nodes.
 func (a *api) stats(w http.ResponseWriter, r *http.Request) {
-	users, sockets := a.gw.Counts()
+	st, err := a.gw.Stats(r.Context())
+	if err != nil {
+		a.writeError(w, r, unavailable(err))
+		return
+	}
 	a.writeJSON(w, r, http.StatusOK, struct {
 		ConnectedUsers int `json:"connectedUsers"`
 		Sockets        int `json:"sockets"`
-	}{users, sockets})
+		Nodes          int `json:"nodes"`
+	}{st.Users, st.Sockets, st.Nodes})
+}
+
+// nodes serves GET /v1/nodes: the live nodes with their counts, {nodes}.
+func (a *api) nodes(w http.ResponseWriter, r *http.Request) {
+	nodes, err := a.gw.Nodes(r.Context())
+	if err != nil {
+		a.writeError(w, r, unavailable(err))
+		return
+	}
+	a.writeJSON(w, r, http.StatusOK, struct {
+		Nodes []gateway.NodeInfo `json:"nodes"`
+	}{nodes})
+}
+
+// unavailable is the error of a cluster read that failed (Redis down).
+func unavailable(err error) error {
+	return herald.Errorf(herald.EUNAVAILABLE, "The cluster cannot be read: %v", err)
 }

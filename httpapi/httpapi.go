@@ -111,6 +111,7 @@ func (a *api) routes() []route {
 		{"GET /v1/users/{userId}/presence", a.backend(a.presence)},
 		{"POST /v1/presence/query", a.backend(a.presenceQuery)},
 		{"GET /v1/stats", a.backend(a.stats)},
+		{"GET /v1/nodes", a.backend(a.nodes)},
 
 		{"GET /v1/me/notifications", a.user(a.listMine)},
 		{"GET /v1/me/unread-count", a.user(a.unreadCount)},

@@ -428,7 +428,7 @@ func TestPresenceAndStats(t *testing.T) {
 	}
 	w = e.backend("GET", "/v1/stats", "")
 	wantStatus(t, w, http.StatusOK)
-	if got, want := strings.TrimSpace(w.Body.String()), `{"connectedUsers":0,"sockets":0}`; got != want {
+	if got, want := strings.TrimSpace(w.Body.String()), `{"connectedUsers":0,"sockets":0,"nodes":1}`; got != want {
 		t.Fatalf("stats: got %s, want %s", got, want)
 	}
 	long := strings.Repeat("u", herald.MaxIDBytes+1)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 
 	"herald"
 	"herald/auth"
@@ -43,6 +44,8 @@ type serveConfig struct {
 	DBPath          string
 	DatabaseURL     string
 	RedisURL        string
+	AdvertiseAddr   string
+	ClusterLease    time.Duration
 	Dev             bool
 	Presence        bool
 	PresenceGrace   time.Duration
@@ -72,7 +75,9 @@ func parseServe(args []string) (serveConfig, error) {
 	cors := fs.String("cors-origin", env("CORS_ORIGIN", "http://localhost:3000,http://localhost:5173"), "comma-separated browser origins allowed (env CORS_ORIGIN)")
 	fs.StringVar(&c.DBPath, "db", "herald.db", "SQLite database file of the embedded store")
 	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL, for several nodes (env DATABASE_URL)")
-	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", ""), "Redis URL for cluster mode (env REDIS_URL)")
+	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", ""), "Redis URL: cluster mode, several nodes on one PostgreSQL (env REDIS_URL)")
+	fs.StringVar(&c.AdvertiseAddr, "advertise-addr", env("HERALD_ADVERTISE_ADDR", ""), "address other nodes and operators reach this node at, listed by GET /v1/nodes; empty means the listen address (env HERALD_ADVERTISE_ADDR)")
+	fs.DurationVar(&c.ClusterLease, "cluster-lease", 10*time.Second, "cluster mode: how long a node's lease lives without a refresh; a node that dies has its users offline and its counts gone within about 4/3 of it")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: make up a JWT secret and API key if unset and print a ready token")
 	fs.BoolVar(&c.Presence, "presence", true, "answer presence:subscribe: sockets get user:online / user:offline of the users they watch")
 	fs.IntVar(&c.WatchLimit, "presence-watch-limit", 1000, "most users one socket may watch with presence:subscribe")
@@ -108,8 +113,13 @@ func parseServe(args []string) (serveConfig, error) {
 	if c.JWTSecret == "" && !c.Identity.hasKey() && !c.Dev {
 		return c, errors.New("serve: no JWT key: set JWT_SECRET to your app's JWT secret, or JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL to your identity provider's keys, or run with --dev")
 	}
+	if c.RedisURL != "" && c.DatabaseURL == "" {
+		return c, errors.New("serve: REDIS_URL (cluster mode) needs DATABASE_URL: every node must share one PostgreSQL store (the SQLite file is one node's)")
+	}
 	if c.RedisURL != "" {
-		return c, errors.New("serve: REDIS_URL (cluster mode) is not supported yet; unset it to run one node")
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			return c, fmt.Errorf("serve: invalid REDIS_URL: %w", err)
+		}
 	}
 	return c, nil
 }
@@ -152,13 +162,15 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := newServer(cfg, store, verifier, log)
-	defer srv.close()
-
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
+	if cfg.AdvertiseAddr == "" {
+		cfg.AdvertiseAddr = ln.Addr().String()
+	}
+	srv := newServer(cfg, store, verifier, log)
+	defer srv.close()
 	httpSrv := newHTTPServer(cfg, srv.handler, log)
 	// Every long-lived goroutine is started in group; the deferred Wait
 	// runs after the deferred cancel has told them to stop, and before the
@@ -204,6 +216,7 @@ func runServe(ctx context.Context, args []string) error {
 	// last poll); then stop listening, wait for in-flight API requests, and
 	// close the store (deferred, after the goroutines).
 	srv.io.Shutdown(shutdownCtx)
+	srv.leaveCluster(shutdownCtx, log)
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("shutdown", "err", err)
 	}
@@ -282,10 +295,16 @@ type server struct {
 	handler http.Handler
 
 	draining atomic.Bool // set by drain: /readyz answers 503
+
+	cluster *clusterNode // nil outside cluster mode
+	left    atomic.Bool  // the node left the cluster
+	log     *slog.Logger
 }
 
 func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log *slog.Logger) *server {
-	io := socketio.NewServer(socketio.Options{
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ioOpts := socketio.Options{
 		Engine: engineio.Options{
 			PingInterval:  cfg.PingInterval,
 			PingTimeout:   cfg.PingTimeout,
@@ -295,9 +314,13 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 		},
 		MaxPendingPerAddr: unauthBound(cfg.MaxUnauthPerIP),
 		Logger:            log,
-	})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	var cn *clusterNode
+	if cfg.RedisURL != "" {
+		cn = newClusterNode(cfg, reg, log)
+		ioOpts.NewAdapter = cn.node.NewAdapter
+	}
+	io := socketio.NewServer(ioOpts)
 	var gw *gateway.Gateway
 	eng := io.Engine()
 	m, err := metrics.New(reg, metrics.Sources{
@@ -310,8 +333,12 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 	if err != nil {
 		panic(err) // a fresh registry cannot hold duplicates
 	}
-	gw = gateway.New(io, gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, PresenceGrace: cfg.PresenceGrace, PresenceWatchLimit: cfg.WatchLimit, ReplayLimit: cfg.ReplayLimit, Observer: m, Logger: log,
-		Limits: cfg.Limits.gateway()})
+	gcfg := gateway.Config{Store: store, Verifier: verifier, DisablePresence: !cfg.Presence, PresenceGrace: cfg.PresenceGrace, PresenceWatchLimit: cfg.WatchLimit, ReplayLimit: cfg.ReplayLimit, Observer: m, Logger: log,
+		Limits: cfg.Limits.gateway(), Addr: cfg.AdvertiseAddr}
+	if cn != nil {
+		gcfg.Cluster = cn.node
+	}
+	gw = gateway.New(io, gcfg)
 	api := httpapi.New(httpapi.Config{Gateway: gw, Verifier: verifier, APIKey: cfg.APIKey, Logger: log,
 		BackendRequestsPerSecond: cfg.Limits.APIRate, UserRequestsPerSecond: off(cfg.Limits.UserAPIRate), LimitObserver: m})
 
@@ -327,7 +354,10 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
-	s := &server{io: io, gateway: gw}
+	s := &server{io: io, gateway: gw, cluster: cn, log: log}
+	if cn != nil {
+		cn.gateway.Store(gw)
+	}
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if s.draining.Load() {
 			http.Error(w, "draining\n", http.StatusServiceUnavailable)
@@ -342,6 +372,13 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 		if err := store.Ping(ctx); err != nil {
 			http.Error(w, "store unavailable\n"+pool, http.StatusServiceUnavailable)
 			return
+		}
+		if cn != nil {
+			if ok, reason := cn.node.Health(); !ok {
+				// Still 200: the node serves its own sockets.
+				w.Write([]byte("degraded: " + reason + "\n" + pool))
+				return
+			}
 		}
 		w.Write([]byte("ready\n" + pool))
 	})
@@ -360,7 +397,15 @@ func unauthBound(n int) int {
 
 func (s *server) close() {
 	s.io.Close()
+	s.leaveCluster(context.Background(), s.log)
 	s.gateway.Close()
+}
+
+// leaveCluster closes the cluster node once, after the sockets.
+func (s *server) leaveCluster(ctx context.Context, log *slog.Logger) {
+	if s.cluster != nil && s.left.CompareAndSwap(false, true) {
+		s.cluster.close(ctx, log)
+	}
 }
 
 func pprofMux() *http.ServeMux {

@@ -121,7 +121,7 @@ describe("a refused socket gets nothing", () => {
   // CONNECT_ERROR, a broadcast to the default tenant and a user emit to the
   // token's subject must not reach it, and the server must not count it.
   it("is not joined, not counted, and receives no emit", async (t) => {
-    await waitFor(async () => assert.deepEqual(await stats(server), { connectedUsers: 0, sockets: 0 }));
+    await waitFor(async () => assert.deepEqual(await stats(server), { connectedUsers: 0, sockets: 0, nodes: 1 }));
     const user = uid();
     const m = await rawManager(t, server, WEBSOCKET);
     const bad = [
@@ -139,7 +139,7 @@ describe("a refused socket gets nothing", () => {
       assertKeys(p.data, ["message", "data"], "CONNECT_ERROR payload");
       assert.ok(["token_expired", "token_invalid"].includes(p.data.data.code));
     }
-    assert.deepEqual(await stats(server), { connectedUsers: 0, sockets: 0 });
+    assert.deepEqual(await stats(server), { connectedUsers: 0, sockets: 0, nodes: 1 });
     const presence = await api(server, "GET", `/v1/users/${user}/presence`);
     assert.deepEqual(presence.body, { userId: user, online: false, sockets: 0 });
     assert.equal((await api(server, "POST", "/v1/emit", { event: "hello", data: {}, broadcast: true })).status, 202);
@@ -149,7 +149,7 @@ describe("a refused socket gets nothing", () => {
     // anything sent to this session has arrived.
     await once(m.engine, "ping", 5000);
     assert.equal(m.packets.length, bad.length, `only the CONNECT_ERRORs: ${JSON.stringify(m.packets)}`);
-    assert.deepEqual(await stats(server), { connectedUsers: 0, sockets: 0 });
+    assert.deepEqual(await stats(server), { connectedUsers: 0, sockets: 0, nodes: 1 });
 
     // The session itself is intact: a good CONNECT on it works and is the
     // only socket counted.
@@ -163,7 +163,7 @@ describe("a refused socket gets nothing", () => {
     assert.deepEqual(replayed.data[0], "notification:new", "the notification stored meanwhile is replayed");
     assert.deepEqual(count.data[0], "notification:unread_count");
     assert.equal(count.data[1].unreadCount, 1);
-    assert.deepEqual(await stats(server), { connectedUsers: 1, sockets: 1 });
+    assert.deepEqual(await stats(server), { connectedUsers: 1, sockets: 1, nodes: 1 });
   });
 });
 

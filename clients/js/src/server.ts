@@ -53,6 +53,8 @@ export interface Presence {
 export interface Stats {
   connectedUsers: number;
   sockets: number;
+  /** Live nodes (1 outside cluster mode). */
+  nodes: number;
 }
 
 type Target = { userId: string } | { userIds: string[] } | { room: string } | { broadcast: true };

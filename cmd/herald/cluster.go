@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"herald/cluster"
+	"herald/gateway"
+	"herald/socketio"
+)
+
+// clusterNode is cluster mode (REDIS_URL): this process's Redis client and
+// its cluster.Node. The gateway is set once it exists; the node calls it
+// back after a Redis outage.
+type clusterNode struct {
+	rdb     *redis.Client
+	node    *cluster.Node
+	gateway atomic.Pointer[gateway.Gateway]
+}
+
+// newClusterNode joins the cluster of cfg.RedisURL (checked by parseServe).
+// It does not wait for Redis: the node serves its own sockets meanwhile.
+func newClusterNode(cfg serveConfig, reg prometheus.Registerer, log *slog.Logger) *clusterNode {
+	opts, _ := redis.ParseURL(cfg.RedisURL)
+	c := &clusterNode{rdb: redis.NewClient(opts)}
+	c.node = cluster.New(c.rdb, cluster.Options{
+		Addr:          cfg.AdvertiseAddr,
+		PresenceGrace: cfg.PresenceGrace,
+		LeaseTTL:      cfg.ClusterLease,
+		Logger:        log,
+		Sequenced: func(room string, e *socketio.Encoded, deliver func(*socketio.Encoded)) {
+			if g := c.gateway.Load(); g != nil {
+				g.Sequenced(room, e, deliver)
+				return
+			}
+			deliver(e)
+		},
+		OnResync: func() {
+			if g := c.gateway.Load(); g != nil {
+				g.Resync()
+			}
+		},
+	})
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_cluster_messages_published_total",
+			Help: "Messages this node published to other nodes over Redis (one per target room)."},
+			func() float64 { return float64(c.node.Stats().Published) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_cluster_messages_received_total",
+			Help: "Messages from other nodes that reached this node over Redis (broadcasts and presence transitions)."},
+			func() float64 { return float64(c.node.Stats().Received) }),
+	)
+	return c
+}
+
+// close leaves the cluster (after the sockets are closed): this node's
+// users leave presence, its lease goes; then the Redis client closes.
+func (c *clusterNode) close(ctx context.Context, log *slog.Logger) {
+	if err := c.node.Close(ctx); err != nil {
+		log.Warn("leaving the cluster", "err", err)
+	}
+	c.rdb.Close()
+}
