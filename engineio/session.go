@@ -128,8 +128,8 @@ func (s *Session) Send(m *Message) error {
 
 // SendAll queues several messages, in order, as one unit for the transport.
 func (s *Session) SendAll(ms []*Message) error {
-	if c := s.ws.Load(); c != nil && len(ms) > 1 {
-		return c.writeFrames(ms)
+	if c := s.ws.Load(); c != nil {
+		return Writer{c}.SendAll(ms)
 	}
 	for _, m := range ms {
 		if err := s.Send(m); err != nil {

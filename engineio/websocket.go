@@ -47,8 +47,23 @@ var (
 // idle connection has no goroutine, timer or buffer; elsewhere a goroutine
 // per connection reads a net.Conn.
 type wsConn struct {
+	// The fields a broadcast touches for each receiver come first, so
+	// that a write to a socket that takes the frame at once reads one or
+	// two cache lines of this object and nothing else.
+	mu      sync.Mutex // guards the descriptor and the write state
+	closed  bool
+	closing bool         // closes once the queue is flushed; writes refused
+	writing bool         // the writer is writing a batch taken from queue
+	holds   atomic.Int32 // see Writer.Hold
+	fd      int          // raw descriptor, or -1
+	wake    *sync.Cond   // wakes the writer in blocking mode; nil on the poller
+	queue   [][]byte     // frames (or their unwritten tails) waiting for the socket
+	queued  int          // bytes in queue, and being written in blocking mode
+	// try, in blocking mode, writes what the connection takes without
+	// blocking; nil if it cannot (TLS), then the writer writes everything.
+	try func([]byte) (int, error)
+
 	sess    *Session
-	fd      int      // raw descriptor, or -1
 	nc      net.Conn // used when fd is -1
 	probing atomic.Bool
 
@@ -57,19 +72,49 @@ type wsConn struct {
 	frag    []byte // payload of a fragmented message so far
 	fragOp  ws.OpCode
 
-	mu       sync.Mutex // guards the descriptor and the write state
-	closed   bool
-	closing  bool     // closes once the queue is flushed; writes refused
-	queue    [][]byte // frames (or their unwritten tails) waiting for the socket
-	queued   int      // bytes in queue, and being written in blocking mode
 	closeWhy string
 	drain    chan struct{} // closed when the queue shrinks; nil unless waited on
-	wake     *sync.Cond    // wakes the writer in blocking mode; nil on the poller
-	writing  bool          // the writer is writing a batch taken from queue
-	// try, in blocking mode, writes what the connection takes without
-	// blocking; nil if it cannot (TLS), then the writer writes everything.
-	try func([]byte) (int, error)
 }
+
+// Writer is the websocket of a session, for a broadcaster that writes the
+// same messages to many sessions: it reaches the connection without going
+// through the Session, so that each receiver costs one object's memory.
+// The zero Writer is not valid; a session on long-polling has none.
+type Writer struct{ c *wsConn }
+
+// Writer returns the session's websocket writer, valid for the session's
+// whole life: a session on websocket never goes back to polling. ok is
+// false while the session is on long-polling.
+func (s *Session) Writer() (w Writer, ok bool) {
+	c := s.ws.Load()
+	return Writer{c}, c != nil
+}
+
+// Valid reports whether w is a session's writer.
+func (w Writer) Valid() bool { return w.c != nil }
+
+// SendAll is Session.SendAll on the websocket: it writes or queues ms, in
+// order, and returns at once, with the same errors.
+func (w Writer) SendAll(ms []*Message) error {
+	switch len(ms) {
+	case 0:
+		return nil
+	case 1:
+		return w.c.write(ms[0].Frame())
+	}
+	return w.c.writeFrames(ms)
+}
+
+// Hold and Release count the holds a layer above puts on the writer (a
+// paused socket of package socketio, whose packets must take that layer's
+// path). The writer itself ignores them: they only spare a broadcaster a
+// look at another object, see Ready.
+func (w Writer) Hold()    { w.c.holds.Add(1) }
+func (w Writer) Release() { w.c.holds.Add(-1) }
+
+// Ready reports whether w is valid and has no hold: a broadcaster may send
+// to it directly.
+func (w Writer) Ready() bool { return w.c != nil && w.c.holds.Load() == 0 }
 
 // start begins reading. initial holds bytes that arrived with the handshake.
 func (c *wsConn) start(initial []byte) {

@@ -1,6 +1,10 @@
 package socketio
 
-import "sync"
+import (
+	"sync"
+
+	"herald/engineio"
+)
 
 // BroadcastOptions select the receivers of a broadcast: the sockets in any
 // of Rooms (every socket if Rooms is empty) that are in none of Except. A
@@ -37,8 +41,10 @@ type Adapter interface {
 type MemoryAdapter struct {
 	nsp *Namespace
 
-	mu      sync.RWMutex
-	rooms   map[string]map[*Socket]struct{}
+	mu sync.RWMutex
+	// Each room maps its sockets to their writers (Socket.w), so that a
+	// broadcast reaches a receiver's connection without reading the Socket.
+	rooms   map[string]map[*Socket]engineio.Writer
 	sockets map[*Socket][]string // every registered socket and its rooms
 }
 
@@ -46,7 +52,7 @@ var _ Adapter = (*MemoryAdapter)(nil)
 
 // NewMemoryAdapter returns an empty adapter for nsp.
 func NewMemoryAdapter(nsp *Namespace) *MemoryAdapter {
-	return &MemoryAdapter{nsp: nsp, rooms: make(map[string]map[*Socket]struct{}), sockets: make(map[*Socket][]string)}
+	return &MemoryAdapter{nsp: nsp, rooms: make(map[string]map[*Socket]engineio.Writer), sockets: make(map[*Socket][]string)}
 }
 
 func (a *MemoryAdapter) Add(s *Socket, rooms ...string) {
@@ -62,10 +68,10 @@ func (a *MemoryAdapter) Add(s *Socket, rooms ...string) {
 		}
 		set := a.rooms[r]
 		if set == nil {
-			set = make(map[*Socket]struct{}, 1)
+			set = make(map[*Socket]engineio.Writer, 1)
 			a.rooms[r] = set
 		}
-		set[s] = struct{}{}
+		set[s] = s.w
 		joined = append(joined, r)
 	}
 	a.sockets[s] = joined
@@ -120,43 +126,58 @@ func (a *MemoryAdapter) Rooms(s *Socket) []string {
 	return append([]string(nil), a.sockets[s]...)
 }
 
+// target is a receiver of a broadcast and its writer.
+type target struct {
+	s *Socket
+	w engineio.Writer // s.w
+}
+
 // targets is a pooled slice for collecting the receivers of a broadcast.
-var targets = sync.Pool{New: func() any { s := make([]*Socket, 0, 64); return &s }}
+var targets = sync.Pool{New: func() any { s := make([]target, 0, 64); return &s }}
 
 func (a *MemoryAdapter) Sockets(opts BroadcastOptions) []*Socket {
-	return a.collect(nil, opts)
+	p := targets.Get().(*[]target)
+	list := a.collect((*p)[:0], opts)
+	out := make([]*Socket, len(list))
+	for i, t := range list {
+		out[i] = t.s
+	}
+	clear(list)
+	*p = list[:0]
+	targets.Put(p)
+	return out
 }
 
 // collect appends the sockets selected by opts to dst.
-func (a *MemoryAdapter) collect(dst []*Socket, opts BroadcastOptions) []*Socket {
+func (a *MemoryAdapter) collect(dst []target, opts BroadcastOptions) []target {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	var except map[*Socket]struct{}
 	if len(opts.Except) > 0 {
 		except = make(map[*Socket]struct{})
 		for _, r := range opts.Except {
-			a.each(r, func(s *Socket) { except[s] = struct{}{} })
+			a.each(r, func(s *Socket, _ engineio.Writer) { except[s] = struct{}{} })
 		}
 	}
-	keep := func(s *Socket) {
+	keep := func(s *Socket, w engineio.Writer) {
 		if _, skip := except[s]; !skip {
-			dst = append(dst, s)
+			dst = append(dst, target{s, w})
 		}
 	}
 	switch len(opts.Rooms) {
 	case 0:
 		for s := range a.sockets {
-			keep(s)
+			keep(s, s.w)
 		}
 	case 1:
 		a.each(opts.Rooms[0], keep)
 	default:
 		seen := make(map[*Socket]struct{})
 		for _, r := range opts.Rooms {
-			a.each(r, func(s *Socket) {
+			a.each(r, func(s *Socket, w engineio.Writer) {
 				if _, dup := seen[s]; !dup {
 					seen[s] = struct{}{}
-					keep(s)
+					keep(s, w)
 				}
 			})
 		}
@@ -164,29 +185,35 @@ func (a *MemoryAdapter) collect(dst []*Socket, opts BroadcastOptions) []*Socket 
 	return dst
 }
 
-// each calls fn for every socket in room; a room named after a socket id
-// holds that socket. The caller holds a.mu.
-func (a *MemoryAdapter) each(room string, fn func(*Socket)) {
+// each calls fn for every socket in room and its writer; a room named
+// after a socket id holds that socket. The caller holds a.mu.
+func (a *MemoryAdapter) each(room string, fn func(*Socket, engineio.Writer)) {
 	if set, ok := a.rooms[room]; ok {
-		for s := range set {
-			fn(s)
+		for s, w := range set {
+			fn(s, w)
 		}
 		return
 	}
 	if s := a.nsp.Socket(room); s != nil {
 		if _, ok := a.sockets[s]; ok {
-			fn(s)
+			fn(s, s.w)
 		}
 	}
 }
 
 // Broadcast queues e on every selected socket. The packet was encoded
-// once; each socket only queues a reference to the same bytes.
+// once; each socket only queues a reference to the same bytes. A receiver
+// on websocket that is not paused is written through its writer alone
+// (what Socket.Send does first, without reading the Socket).
 func (a *MemoryAdapter) Broadcast(e *Encoded, opts BroadcastOptions) {
-	p := targets.Get().(*[]*Socket)
+	p := targets.Get().(*[]target)
 	list := a.collect((*p)[:0], opts)
-	for _, s := range list {
-		s.Send(e)
+	for _, t := range list {
+		if t.w.Ready() {
+			t.w.SendAll(e.messages)
+		} else {
+			t.s.Send(e)
+		}
 	}
 	clear(list)
 	*p = list[:0]

@@ -114,7 +114,8 @@ func (n *Namespace) Emit(event string, args ...any) error {
 }
 
 func (n *Namespace) connect(c *client, auth json.RawMessage) {
-	s := &Socket{id: newSocketID(), nsp: n, client: c, auth: auth, issued: time.Now()}
+	s := &Socket{sess: c.sess, id: newSocketID(), nsp: n, client: c, auth: auth, issued: time.Now()}
+	s.w, _ = c.sess.Writer()
 	n.mu.RLock()
 	mws := n.middleware
 	n.mu.RUnlock()

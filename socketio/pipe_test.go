@@ -321,3 +321,38 @@ func TestInvalidUTF8NamespaceNotEchoed(t *testing.T) {
 		t.Fatalf("GET after an invalid namespace: %d %q, want the close packet", res.StatusCode, body)
 	}
 }
+
+// A paused socket on websocket holds room broadcasts, which reach its
+// connection without going through the Socket, until Resume, after what
+// SendNow sent; another namespace's socket on the same connection keeps
+// getting its broadcasts meanwhile.
+func TestPausedSocketHoldsBroadcasts(t *testing.T) {
+	srv, l := pipeServe(t, socketio.Options{})
+	paused := make(chan *socketio.Socket, 1)
+	srv.Of("/").OnConnection(func(s *socketio.Socket) { s.Join("room"); s.Pause(); paused <- s })
+	srv.Of("/admin").OnConnection(func(s *socketio.Socket) { s.Join("room") })
+	c := pipeDial(t, l)
+	c.send("40")
+	if got := c.read(); !strings.HasPrefix(got, "40{") {
+		t.Fatalf("CONNECT answer %q", got)
+	}
+	s := <-paused
+	c.send("40/admin,")
+	if got := c.read(); !strings.HasPrefix(got, "40/admin,{") {
+		t.Fatalf("CONNECT answer %q", got)
+	}
+	srv.Of("/").To("room").Emit("live", 1)
+	srv.Of("/admin").To("room").Emit("other")
+	if got := c.read(); got != `42/admin,["other"]` {
+		t.Fatalf("read %q, want the other namespace's broadcast first", got)
+	}
+	replay, _ := socketio.EncodeEvent("/", "replay", nil)
+	s.SendNow(replay)
+	s.Resume(nil)
+	srv.Of("/").To("room").Emit("after")
+	for _, want := range []string{`42["replay"]`, `42["live",1]`, `42["after"]`} {
+		if got := c.read(); got != want {
+			t.Fatalf("read %q, want %q", got, want)
+		}
+	}
+}

@@ -169,11 +169,6 @@ func (c *client) connectTimeout() {
 	}
 }
 
-// send queues an encoded packet on the session.
-func (c *client) send(e *Encoded) error {
-	return c.sess.SendAll(e.messages)
-}
-
 // sendPacket encodes and sends a packet with a JSON payload.
 func (c *client) sendPacket(p Packet) error {
 	buf := p.Append(make([]byte, 0, 16+len(p.Data)))

@@ -23,13 +23,18 @@ var (
 // Socket is one client's connection to one namespace. Its methods are safe
 // for concurrent use.
 type Socket struct {
+	// What Send reads comes first. w is the session's websocket if the
+	// client was on it when it connected (it stays there), so that a
+	// broadcast reaches the connection without a look at any other object.
+	hold atomic.Pointer[hold] // non-nil while paused
+	w    engineio.Writer
+	sess *engineio.Session
+
 	id     string
 	nsp    *Namespace
 	client *client
 	auth   json.RawMessage
 	issued time.Time
-
-	hold atomic.Pointer[hold] // non-nil while paused
 
 	mu      sync.Mutex
 	data    any
@@ -66,13 +71,13 @@ func (s *Socket) Auth() json.RawMessage {
 }
 
 // Query returns the query parameters of the client's handshake request.
-func (s *Socket) Query() url.Values { return s.client.sess.Query() }
+func (s *Socket) Query() url.Values { return s.sess.Query() }
 
 // RemoteAddr returns the client's network address.
-func (s *Socket) RemoteAddr() string { return s.client.sess.RemoteAddr() }
+func (s *Socket) RemoteAddr() string { return s.sess.RemoteAddr() }
 
 // Transport returns the client's current transport, "websocket" or "polling".
-func (s *Socket) Transport() string { return s.client.sess.Transport() }
+func (s *Socket) Transport() string { return s.sess.Transport() }
 
 // SetData attaches application data to the socket (e.g. from middleware).
 func (s *Socket) SetData(v any) {
@@ -113,23 +118,26 @@ func (s *Socket) Emit(event string, args ...any) error {
 // packets and queue pass it is dropped as a slow consumer, and Send
 // returns engineio.ErrSlowConsumer.
 func (s *Socket) Send(e *Encoded) error {
+	if s.w.Ready() { // not paused: Pause holds w before it returns
+		return s.w.SendAll(e.messages)
+	}
 	if h := s.hold.Load(); h != nil {
 		h.mu.Lock()
 		if !h.released {
 			err := h.add(s, e)
 			h.mu.Unlock()
 			if err != nil {
-				s.client.sess.Drop(engineio.ReasonSlowConsumer)
+				s.sess.Drop(engineio.ReasonSlowConsumer)
 			}
 			return err
 		}
 		h.mu.Unlock()
 	}
-	return s.client.send(e)
+	return s.sess.SendAll(e.messages)
 }
 
 // SendNow sends e at once, even while the socket is paused.
-func (s *Socket) SendNow(e *Encoded) error { return s.client.send(e) }
+func (s *Socket) SendNow(e *Encoded) error { return s.sess.SendAll(e.messages) }
 
 // WaitWritable blocks until at most maxQueued bytes wait to be written to
 // the client (held packets of a paused socket not counted), the
@@ -138,7 +146,7 @@ func (s *Socket) SendNow(e *Encoded) error { return s.client.send(e) }
 // between pages, so that the client gets it as fast as it reads, never
 // disconnected as a slow consumer.
 func (s *Socket) WaitWritable(ctx context.Context, maxQueued int) error {
-	return s.client.sess.WaitWritable(ctx, maxQueued)
+	return s.sess.WaitWritable(ctx, maxQueued)
 }
 
 // WriteBudget returns the bytes that may wait for one client (the engine's
@@ -162,7 +170,7 @@ func (h *hold) add(s *Socket, e *Encoded) error {
 		return engineio.ErrSlowConsumer
 	}
 	h.bytes += e.size
-	if h.bytes > s.client.srv.writeBudget || h.bytes+s.client.sess.Queued() > s.client.srv.writeBudget {
+	if h.bytes > s.client.srv.writeBudget || h.bytes+s.sess.Queued() > s.client.srv.writeBudget {
 		h.overflow, h.queued, h.bytes = true, nil, 0
 		return engineio.ErrSlowConsumer
 	}
@@ -175,7 +183,9 @@ func (h *hold) add(s *Socket, e *Encoded) error {
 // a backlog with SendNow first, e.g. a replay of missed notifications,
 // before live traffic. Pause on a paused socket does nothing.
 func (s *Socket) Pause() {
-	s.hold.CompareAndSwap(nil, &hold{})
+	if s.hold.CompareAndSwap(nil, &hold{}) && s.w.Valid() {
+		s.w.Hold() // broadcasts to w now take Send's paused path
+	}
 }
 
 // Resume sends the packets buffered since Pause, in order, except those for
@@ -188,14 +198,20 @@ func (s *Socket) Resume(skip func(*Encoded) bool) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.released {
+		return // a concurrent Resume did it
+	}
 	h.released = true
 	for _, e := range h.queued {
 		if skip == nil || !skip(e) {
-			s.client.send(e)
+			s.sess.SendAll(e.messages)
 		}
 	}
 	h.queued, h.bytes = nil, 0
 	s.hold.Store(nil)
+	if s.w.Valid() {
+		s.w.Release()
+	}
 }
 
 // EmitWithAck sends an event and calls cb once with the client's
@@ -460,4 +476,4 @@ func (s *Socket) isClosed() bool {
 // Conn returns the Engine.IO session under the socket (socket.conn in the
 // reference server); closing it drops the transport without a DISCONNECT
 // packet, so the client reconnects.
-func (s *Socket) Conn() *engineio.Session { return s.client.sess }
+func (s *Socket) Conn() *engineio.Session { return s.sess }
