@@ -69,7 +69,9 @@ func connectN(tb testing.TB, srv *socketio.Server, n int, room string, match []b
 		conns = append(conns, c)
 		srv.Engine().ServeConn(c, req)
 	}
-	waitUntil(tb, fmt.Sprintf("%d sockets connected", n), func() bool { return nsp.Len() == n })
+	// Counted as connected before the OnConnection handler joined room:
+	// wait for the room, or an emit could miss the last ones.
+	waitUntil(tb, fmt.Sprintf("%d sockets in %s", n, room), func() bool { return len(nsp.To(room).Sockets()) == n })
 	return conns, written, func() {
 		for _, c := range conns {
 			c.Close()
