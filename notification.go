@@ -179,6 +179,24 @@ type NewNotification struct {
 	GroupKey  string
 }
 
+// ValidateBatch checks the input of one Store.Create call: at least one
+// and at most MaxCreateBatch notifications, each valid. Store
+// implementations call it before they touch the database.
+func ValidateBatch(ns []NewNotification) error {
+	if len(ns) == 0 {
+		return Errorf(EINVALID, "No notifications to create.")
+	}
+	if len(ns) > MaxCreateBatch {
+		return Errorf(EINVALID, "At most %d notifications can be created at once.", MaxCreateBatch)
+	}
+	for i := range ns {
+		if err := ns[i].Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Validate reports the first way in which n breaks the field rules, as an
 // EINVALID *Error: UserID, Type and Title must not be blank; every field
 // must be valid UTF-8 and within its Max*Bytes limit; Data, when present,

@@ -41,16 +41,8 @@ type createRequest struct {
 // commit, Create returns ctx's error, but the notifications may still be
 // stored; retries with an idempotency key are safe.
 func (db *DB) Create(ctx context.Context, ns []herald.NewNotification) ([]herald.Notification, error) {
-	if len(ns) == 0 {
-		return nil, herald.Errorf(herald.EINVALID, "No notifications to create.")
-	}
-	if len(ns) > herald.MaxCreateBatch {
-		return nil, herald.Errorf(herald.EINVALID, "At most %d notifications can be created at once.", herald.MaxCreateBatch)
-	}
-	for i := range ns {
-		if err := ns[i].Validate(); err != nil {
-			return nil, err
-		}
+	if err := herald.ValidateBatch(ns); err != nil {
+		return nil, err
 	}
 
 	req := &createRequest{ctx: ctx, ns: ns, done: make(chan struct{})}
