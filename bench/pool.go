@@ -178,6 +178,11 @@ func (p *Pool) Connect(ctx context.Context) {
 				handshakes.Wait()
 				return
 			}
+			if !p.trackHandshake() {
+				<-sem
+				handshakes.Wait()
+				return
+			}
 			user := p.cfg.FirstUser + next
 			c := &conn{pool: p, user: user}
 			if p.cfg.GroupSize > 0 {
@@ -185,7 +190,6 @@ func (p *Pool) Connect(ctx context.Context) {
 			}
 			p.attempted.Add(1)
 			handshakes.Add(1)
-			p.wg.Add(1)
 			go func() {
 				defer p.wg.Done()
 				defer handshakes.Done()
@@ -349,6 +353,18 @@ func (p *Pool) Counts() Snapshot {
 	}
 	p.mu.Unlock()
 	return s
+}
+
+// trackHandshake counts one more handshake in p.wg unless Close has begun. Close
+// sets closing under p.mu, so no Add can race with its Wait.
+func (p *Pool) trackHandshake() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing.Load() {
+		return false
+	}
+	p.wg.Add(1)
+	return true
 }
 
 // Close closes every connection and waits (up to a few seconds) for handshakes under way to end.
