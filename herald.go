@@ -196,6 +196,18 @@ func InOrder(list []string, set map[string]bool) []string {
 // cursorPrefix versions the cursor format so that it can change later.
 const cursorPrefix = "s1:"
 
+// PageOf makes the page of a newest-first listing from up to limit+1 rows:
+// the extra row, when there is one, only says that a next page exists.
+// Stores that page by Seq share it.
+func PageOf(rows []Notification, limit int) Page {
+	page := Page{Notifications: rows}
+	if len(rows) > limit {
+		page.Notifications = rows[:limit]
+		page.NextCursor = EncodeSeqCursor(rows[limit-1].Seq)
+	}
+	return page
+}
+
 // EncodeSeqCursor returns the opaque cursor that continues a newest-first
 // listing after (below) seq. Stores that page by Seq share this format.
 func EncodeSeqCursor(seq int64) string {

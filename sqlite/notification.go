@@ -174,12 +174,7 @@ func (db *DB) List(ctx context.Context, tenantID, userID string, opts herald.Lis
 	if err != nil {
 		return herald.Page{}, fmt.Errorf("sqlite: list: %w", err)
 	}
-	page := herald.Page{Notifications: ns}
-	if len(ns) > limit {
-		page.Notifications = ns[:limit]
-		page.NextCursor = herald.EncodeSeqCursor(ns[limit-1].Seq)
-	}
-	return page, nil
+	return herald.PageOf(ns, limit), nil
 }
 
 // Since implements herald.Store.
