@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -27,6 +28,7 @@ import (
 	"herald/engineio"
 	"herald/gateway"
 	"herald/httpapi"
+	"herald/internal/clientaddr"
 	"herald/internal/routines"
 	"herald/metrics"
 	"herald/postgres"
@@ -63,6 +65,7 @@ type serveConfig struct {
 	MaxUnauthPerIP  int
 	Identity        identitySettings
 	Limits          limitSettings
+	TrustedProxies  []netip.Prefix
 }
 
 func parseServe(args []string) (serveConfig, error) {
@@ -95,8 +98,13 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	c.Identity.register(fs)
 	c.Limits.register(fs)
+	proxies := fs.String("trusted-proxies", env("HERALD_TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For gives the client address of per-address limits and logs; empty trusts nobody (env HERALD_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	var err error
+	if c.TrustedProxies, err = clientaddr.ParseCIDRs(*proxies); err != nil {
+		return c, fmt.Errorf("serve: --trusted-proxies: %w", err)
 	}
 	if err := c.Limits.check(); err != nil {
 		return c, err
@@ -382,7 +390,7 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 		}
 		w.Write([]byte("ready\n" + pool))
 	})
-	s.handler = mux
+	s.handler = clientaddr.New(cfg.TrustedProxies).Middleware(mux) // once per request, before every per-address limit
 	return s
 }
 

@@ -96,6 +96,49 @@ describe("limits", { concurrency: false, timeout: 90000 }, () => {
     await waitFor(() => assert.match(server.stderr(), /"msg":"handshake refused".*"code":"limit"/));
   });
 
+  it("handshakes behind a proxy: per X-Forwarded-For address from a trusted peer, per peer otherwise", async (t) => {
+    // This process is the "proxy": every client comes from 127.0.0.1 and
+    // says which client it forwards in X-Forwarded-For.
+    const trusting = await startHerald({ flags: ["--handshake-rate", "2", "--trusted-proxies", "10.0.0.0/8, 127.0.0.1/32"] });
+    t.after(() => trusting.stop());
+    const plain = await startHerald({ flags: ["--handshake-rate", "2"] });
+    t.after(() => plain.stop());
+    const user = uid("xff");
+    const N = 8;
+    // burst opens N sessions at once, the i-th forwarding for xff(i), half
+    // of them on each transport, and returns their outcomes and duration.
+    const burst = async (server, xff) => {
+      const start = Date.now();
+      const outcomes = await Promise.all(Array.from({ length: N }, (_, i) => new Promise((resolve) => {
+        const s = open(t, server, i % 2 ? POLLING : WEBSOCKET, { auth: { token: token(user) }, extraHeaders: { "x-forwarded-for": xff(i) } });
+        s.once("connect", () => resolve("connected"));
+        // A 429 is the polling request's status; a websocket only fails.
+        s.once("connect_error", (err) => resolve(err.data?.code ?? (typeof err.description === "number" ? err.description : "transport error")));
+      })));
+      return { outcomes, seconds: (Date.now() - start) / 1000 };
+    };
+    const assertLimited = ({ outcomes, seconds }) => {
+      const limited = outcomes.filter((o) => o !== "connected").length;
+      assert.ok(limited >= N - 2 - 2 * seconds, `${limited} of ${N} refused in ${seconds}s: ${outcomes}`);
+      assert.ok(outcomes.every((o) => ["connected", 429, "transport error"].includes(o)), String(outcomes));
+      assert.ok(outcomes.includes(429), String(outcomes));
+    };
+    // Distinct forwarded clients through a trusted proxy: each has its own budget.
+    // The client's own claims left of the proxy's entry change nothing.
+    const distinct = await burst(trusting, (i) => `198.51.100.7, 203.0.113.${i + 1}, 10.0.0.9`);
+    assert.deepEqual(distinct.outcomes, Array(N).fill("connected"));
+    // One forwarded client: its budget, whatever the proxy's.
+    assertLimited(await burst(trusting, () => "203.0.113.200"));
+    await waitFor(() => assert.match(trusting.stderr(), /"msg":"handshake refused".*"remote":"203\.0\.113\.200:0"/));
+    // A malformed header from the trusted peer is ignored as a whole: the
+    // clients are the peer, whose budget nothing above touched.
+    assertLimited(await burst(trusting, (i) => `203.0.113.${i + 1}:443`));
+    // Not trusted: the header is not read, every client is the peer.
+    assertLimited(await burst(plain, (i) => `203.0.113.${i + 1}`));
+    await waitFor(() => assert.match(plain.stderr(), /"msg":"handshake refused".*"remote":"127\.0\.0\.1:\d+"/));
+    assert.doesNotMatch(plain.stderr(), /203\.0\.113/);
+  });
+
   it("API requests per credential: 429 rate_limited with Retry-After", async (t) => {
     const server = await startHerald({ flags: ["--api-rate", "3"] });
     t.after(() => server.stop());
