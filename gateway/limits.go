@@ -38,8 +38,8 @@ type Limits struct {
 	// {success: false, error: {code: "rate_limited"}} and not handled; a
 	// socket that keeps sending more than twice as fast for about a
 	// second gets an error event with that code and is disconnected ("io
-	// server disconnect": the client does not reconnect). Events without a handler cost nothing and
-	// are not counted. Zero means 20.
+	// server disconnect": the client does not reconnect). Every client event
+	// counts, whether herald handles its name or not. Zero means 20.
 	EventsPerSecond float64
 }
 
@@ -181,33 +181,36 @@ func (b *eventBudget) take(l ratelimit.Limit, now time.Time) (ok, flooding bool)
 	return false, !ok
 }
 
-// limited wraps an event handler with the socket's event limit.
-func (g *Gateway) limited(h socketio.EventHandler) socketio.EventHandler {
-	if g.lim.events.Off() {
-		return h
+// limitEvents is the namespace's EventFilter: every client event, known
+// or not, takes a token from its socket's budget, so that a flood of
+// made-up event names costs the flooder what a flood of real ones does.
+// An event within budget goes on to its handler (one without a handler is
+// dropped unanswered, as before); one over it is answered rate_limited
+// and dropped; a socket that keeps flooding is disconnected.
+func (g *Gateway) limitEvents(s *socketio.Socket, e *socketio.Event) bool {
+	c := connOf(s)
+	if c == nil || g.lim.events.Off() {
+		return true
 	}
-	return func(s *socketio.Socket, e *socketio.Event) {
-		c := connOf(s)
-		ok, flooding := c.events.take(g.lim.events, g.cfg.Now())
-		if ok {
-			h(s, e)
-			return
-		}
-		g.lim.limited(LimitEvents)
-		err := herald.Errorf(herald.ERATELIMITED, "Too many events; slow down.")
-		e.Ack(failure(err))
-		if flooding {
-			if g.lim.obs != nil {
-				g.lim.obs.FloodDisconnected()
-			}
-			g.log.Warn("socket disconnected for flooding", "user", c.identity.UserID, "tenant", c.identity.TenantID, "remote", s.RemoteAddr())
-			g.sendNow(s, EventError, errorEvent{Message: "Too many events", Code: herald.ERATELIMITED})
-			// The socket only, not the transport: closing a connection
-			// the client is still writing to resets it, and the client
-			// would see "transport close" and reconnect instead of "io
-			// server disconnect". The official client closes the
-			// transport itself; further events on it find no socket.
-			s.Disconnect(false)
-		}
+	ok, flooding := c.events.take(g.lim.events, g.cfg.Now())
+	if ok {
+		return true
 	}
+	g.lim.limited(LimitEvents)
+	err := herald.Errorf(herald.ERATELIMITED, "Too many events; slow down.")
+	e.Ack(failure(err))
+	if flooding {
+		if g.lim.obs != nil {
+			g.lim.obs.FloodDisconnected()
+		}
+		g.log.Warn("socket disconnected for flooding", "user", c.identity.UserID, "tenant", c.identity.TenantID, "remote", s.RemoteAddr())
+		g.sendNow(s, EventError, errorEvent{Message: "Too many events", Code: herald.ERATELIMITED})
+		// The socket only, not the transport: closing a connection
+		// the client is still writing to resets it, and the client
+		// would see "transport close" and reconnect instead of "io
+		// server disconnect". The official client closes the
+		// transport itself; further events on it find no socket.
+		s.Disconnect(false)
+	}
+	return false
 }

@@ -17,6 +17,12 @@ type EventHandler func(s *Socket, e *Event)
 // with a CONNECT_ERROR; a *ConnectError controls its message and data.
 type Middleware func(s *Socket) error
 
+// EventFilter runs for every event a client sends on a namespace, with a
+// handler or not, before the handler, on the same goroutine. Returning
+// false drops the event: its handler does not run (the filter answers the
+// ack if it wants one answered).
+type EventFilter func(s *Socket, e *Event) bool
+
 // ConnectError refuses a connection; the client sees Message and Data in
 // its connect_error event.
 type ConnectError struct {
@@ -37,6 +43,7 @@ type Namespace struct {
 	sockets      map[string]*Socket
 	middleware   []Middleware
 	handlers     map[string]EventHandler
+	eventFilter  EventFilter // nil: none
 	onConnect    []func(*Socket)
 	onDisconnect []func(*Socket, string)
 }
@@ -81,6 +88,13 @@ func (n *Namespace) OnDisconnect(fn func(*Socket, string)) {
 func (n *Namespace) On(event string, h EventHandler) {
 	n.mu.Lock()
 	n.handlers[event] = h
+	n.mu.Unlock()
+}
+
+// FilterEvents makes f the namespace's EventFilter, replacing any before.
+func (n *Namespace) FilterEvents(f EventFilter) {
+	n.mu.Lock()
+	n.eventFilter = f
 	n.mu.Unlock()
 }
 
@@ -173,8 +187,8 @@ func (n *Namespace) remove(s *Socket, reason string) {
 	}
 }
 
-func (n *Namespace) handler(event string) EventHandler {
+func (n *Namespace) handler(event string) (EventFilter, EventHandler) {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	return n.handlers[event]
+	return n.eventFilter, n.handlers[event]
 }

@@ -347,7 +347,11 @@ func (s *Socket) onEvent(p *Packet, atts [][]byte) {
 		name = string(p.Args[0]) // numeric event names
 	}
 	e := &Event{Name: name, Args: Args{raw: p.Args[1:], attachments: atts}, socket: s, hasID: p.HasID, id: p.ID}
-	if h := s.nsp.handler(name); h != nil {
+	f, h := s.nsp.handler(name)
+	if f != nil && !f(s, e) {
+		return
+	}
+	if h != nil {
 		h(s, e)
 	}
 }

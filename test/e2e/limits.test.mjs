@@ -67,6 +67,31 @@ describe("limits", { concurrency: false, timeout: 90000 }, () => {
     assert.equal(await metric(server, "herald_flood_disconnects_total"), 1);
   });
 
+  it("events per socket: events without a handler count too; a flood of made-up names is disconnected", async (t) => {
+    const server = await startHerald({ flags: ["--event-rate", "5"] });
+    t.after(() => server.stop());
+    const user = uid("unknown");
+    const [s, calm] = [await connect(t, server, WEBSOCKET, token(user)), await connect(t, server, WEBSOCKET, token(user))];
+    // Within the budget an unknown event is dropped unanswered, as before;
+    // it still spends the budget, so a known event after 5 of them is refused.
+    const unanswered = s.timeout(1000).emitWithAck("no:such:event", {}).then(() => "answered", () => "dropped");
+    for (let i = 0; i < 4; i++) s.emit(`made-up-${i}`, {});
+    // Over the budget an unknown event is answered rate_limited like a known one.
+    const [known, unknown] = await Promise.all([ack(s, "notification:unread_count"), ack(s, "no:such:event")]);
+    assertFailure(known, "rate_limited");
+    assertFailure(unknown, "rate_limited");
+    assert.equal(await unanswered, "dropped");
+    const limited = await metric(server, 'herald_limited_total{limit="events_per_socket"}');
+    assert.ok(limited >= 2, `${limited}`);
+    // A flood of made-up names: told, then disconnected by the server.
+    const gone = once(s, "disconnect", 5000);
+    for (let i = 0; i < 100; i++) s.emit(`flood-${i}`, "x");
+    assert.equal(await gone, "io server disconnect");
+    assert.ok(s.inbox.of("error").some((e) => e.code === "rate_limited"), `error event: ${s.inbox.summary()}`);
+    assert.deepEqual(await ack(calm, "notification:unread_count"), { success: true, unreadCount: 0, unseenCount: 0 });
+    assert.equal(await metric(server, "herald_flood_disconnects_total"), 1);
+  });
+
   it("handshakes per address: over the rate 429 before the token is looked at; the client retries by itself", async (t) => {
     const server = await startHerald({ flags: ["--handshake-rate", "2"] });
     t.after(() => server.stop());
