@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,8 +36,15 @@ type JWKSOptions struct {
 	MaxBytes int64
 	// RefreshInterval is how old the key set may grow before a Verify
 	// fetches it again, so that keys removed by the provider stop
-	// verifying. Zero means 5m.
+	// verifying, when the response does not say: a Cache-Control max-age
+	// of the response takes its place, clamped to [MinMaxAge, MaxMaxAge]
+	// (no-cache and no-store mean MinMaxAge). Zero means 5m.
 	RefreshInterval time.Duration
+	// MinMaxAge and MaxMaxAge bound the Cache-Control max-age honoured, so
+	// that a provider can neither make herald fetch its keys on every
+	// token nor keep a removed key verifying for days. Zero means 1m and
+	// 24h.
+	MinMaxAge, MaxMaxAge time.Duration
 	// MinInterval is the least time between two fetches, whatever the
 	// tokens say: a flood of tokens with made-up kids costs at most one
 	// fetch per MinInterval. Zero means 10s.
@@ -66,6 +75,7 @@ type jwks struct {
 	mu          sync.Mutex
 	keys        []key
 	fetchedAt   time.Time     // of the current keys
+	ttl         time.Duration // of the current keys: RefreshInterval or the response's max-age
 	lastAttempt time.Time     // of the last fetch, good or not
 	lastErr     error         // of the last fetch
 	inflight    chan struct{} // closed when the running fetch ends; nil if none
@@ -83,6 +93,15 @@ func newJWKS(url string, opts JWKSOptions, now func() time.Time) (*jwks, error) 
 	}
 	if opts.MinInterval <= 0 {
 		opts.MinInterval = 10 * time.Second
+	}
+	if opts.MinMaxAge <= 0 {
+		opts.MinMaxAge = time.Minute
+	}
+	if opts.MaxMaxAge <= 0 {
+		opts.MaxMaxAge = 24 * time.Hour
+	}
+	if opts.MaxMaxAge < opts.MinMaxAge {
+		opts.MaxMaxAge = opts.MinMaxAge
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -103,7 +122,7 @@ func newJWKS(url string, opts JWKSOptions, now func() time.Time) (*jwks, error) 
 // stale or lacks kid, as far as MinInterval allows.
 func (j *jwks) lookup(alg, kid string) []jwt.VerificationKey {
 	j.mu.Lock()
-	stale := j.now().Sub(j.fetchedAt) >= j.opts.RefreshInterval
+	stale := j.now().Sub(j.fetchedAt) >= j.ttl
 	j.mu.Unlock()
 	if stale {
 		// Only removals are at stake: when another caller is fetching,
@@ -154,12 +173,12 @@ func (j *jwks) refresh(force, wait bool) bool {
 	j.inflight = ch
 	j.mu.Unlock()
 
-	keys, err := j.fetch()
+	keys, ttl, err := j.fetch()
 
 	j.mu.Lock()
 	j.lastErr = err
 	if err == nil {
-		j.keys, j.fetchedAt = keys, now
+		j.keys, j.fetchedAt, j.ttl = keys, now, ttl
 	} else if !j.fetchedAt.IsZero() {
 		j.opts.Logger.Warn("JWKS fetch failed; keeping the last keys", "url", j.url, "err", err, "keys_age", now.Sub(j.fetchedAt).String())
 	}
@@ -169,31 +188,80 @@ func (j *jwks) refresh(force, wait bool) bool {
 	return true
 }
 
-// fetch gets and parses the key set.
-func (j *jwks) fetch() ([]key, error) {
+// fetch gets and parses the key set, and tells how long it stays fresh.
+func (j *jwks) fetch() ([]key, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), j.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.url, nil)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	req.Header.Set("Accept", "application/json, application/jwk-set+json")
 	res, err := j.opts.Client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %s", res.Status)
+		return nil, 0, fmt.Errorf("status %s", res.Status)
 	}
 	body, err := io.ReadAll(io.LimitReader(res.Body, j.opts.MaxBytes+1))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if int64(len(body)) > j.opts.MaxBytes {
-		return nil, fmt.Errorf("key set larger than %d bytes", j.opts.MaxBytes)
+		return nil, 0, fmt.Errorf("key set larger than %d bytes", j.opts.MaxBytes)
 	}
-	return parseJWKS(body)
+	keys, err := parseJWKS(body)
+	return keys, j.freshFor(res.Header.Values("Cache-Control")), err
+}
+
+// freshFor is how long a response with these Cache-Control lines stays
+// fresh: its max-age clamped to [MinMaxAge, MaxMaxAge], MinMaxAge for
+// no-cache or no-store, RefreshInterval when it says nothing of it or
+// says it badly (a malformed or repeated max-age).
+func (j *jwks) freshFor(cacheControl []string) time.Duration {
+	age, ok := maxAge(cacheControl)
+	if !ok {
+		return j.opts.RefreshInterval
+	}
+	return min(max(age, j.opts.MinMaxAge), j.opts.MaxMaxAge)
+}
+
+// maxAge reads the freshness of Cache-Control lines (RFC 9111 §5.2.2):
+// the delta-seconds of max-age, or 0 for no-cache and no-store; false
+// when none is given, or max-age is malformed or repeated. Directive
+// names are case-insensitive; other directives are skipped; delta-seconds
+// too large for a Duration saturate.
+func maxAge(lines []string) (time.Duration, bool) {
+	var age time.Duration
+	seen, none := false, false
+	for _, l := range lines {
+		for _, d := range strings.Split(l, ",") {
+			name, val, hasVal := strings.Cut(strings.TrimSpace(d), "=")
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "no-cache", "no-store":
+				none = true
+			case "max-age":
+				val = strings.TrimSpace(val)
+				if v, err := strconv.Unquote(val); err == nil && strings.HasPrefix(val, `"`) {
+					val = v
+				}
+				if seen || !hasVal || val == "" || strings.Trim(val, "0123456789") != "" {
+					return 0, false
+				}
+				seen = true
+				age = time.Duration(1<<63 - 1)
+				if n, err := strconv.ParseInt(val, 10, 64); err == nil && n < int64(age/time.Second) {
+					age = time.Duration(n) * time.Second
+				}
+			}
+		}
+	}
+	if none {
+		return 0, true
+	}
+	return age, seen
 }
 
 // jwk is one JSON Web Key (RFC 7517, 7518 §6, 8037) as far as herald

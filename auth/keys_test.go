@@ -264,6 +264,7 @@ type jwksServer struct {
 	fetches atomic.Int64
 	delay   time.Duration
 	body    string // served instead of the keys when set
+	cache   string // the Cache-Control header, when set
 }
 
 func newJWKSServer(t *testing.T, keys ...testKey) *jwksServer {
@@ -278,6 +279,9 @@ func newJWKSServer(t *testing.T, keys ...testKey) *jwksServer {
 			set.Keys = append(set.Keys, k.jwk())
 		}
 		delay, body := s.delay, s.body
+		if s.cache != "" {
+			w.Header().Set("Cache-Control", s.cache)
+		}
 		s.mu.Unlock()
 		if delay > 0 {
 			select {
@@ -355,6 +359,68 @@ func TestJWKSRotation(t *testing.T) {
 	check("key c after the refresh", c.token(t, goodClaims()), "")
 	if n := srv.fetches.Load(); n != 3 {
 		t.Fatalf("%d fetches, want 3", n)
+	}
+}
+
+// The provider's Cache-Control max-age replaces RefreshInterval, within
+// [MinMaxAge, MaxMaxAge]; an unknown kid still fetches at MinInterval.
+func TestJWKSCacheControl(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		cache string
+		fresh time.Duration // how long a removed key keeps verifying
+	}{
+		{"", 5 * time.Minute}, // RefreshInterval
+		{"public, max-age=3600", time.Hour},
+		{"max-age=1, must-revalidate", time.Minute},      // clamped up
+		{"max-age=99999999999999999999", 24 * time.Hour}, // clamped down, no overflow
+		{"no-store", time.Minute},                        // the least
+		{"max-age=600, max-age=7200", 5 * time.Minute},   // repeated: ignored
+		{"max-age=-5", 5 * time.Minute},                  // malformed: ignored
+		{`MAX-AGE="120"`, 2 * time.Minute},               // quoted, any case
+		{"s-maxage=9000, private", 5 * time.Minute},      // not max-age
+		{"max-age=86400000, stale-while-revalidate=9", 24 * time.Hour},
+	} {
+		t.Run(c.cache, func(t *testing.T) {
+			t.Parallel()
+			long := goodClaims()
+			long["exp"] = now.Add(72 * time.Hour).Unix()
+			a, b := newEdKey(t, "a"), newECKey(t, "b")
+			srv := newJWKSServer(t, a, b)
+			srv.cache = c.cache
+			clk := &clock{t: now}
+			v, err := auth.New(auth.Config{JWKSURL: srv.URL, JWKS: auth.JWKSOptions{RefreshInterval: 5 * time.Minute, MinInterval: 10 * time.Second}, Now: clk.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv.set(b)
+			clk.Add(c.fresh - time.Second)
+			if got := verifyCode(v, a.token(t, long)); got != "" {
+				t.Errorf("removed key a within %v: %q", c.fresh, got)
+			}
+			// An unknown kid still fetches at once, whatever the max-age.
+			d := newEdKey(t, "d")
+			srv.set(b, d)
+			if got := verifyCode(v, d.token(t, long)); got != "" {
+				t.Errorf("new key d within %v: %q", c.fresh, got)
+			}
+			if n := srv.fetches.Load(); n != 2 {
+				t.Fatalf("%d fetches, want 2 (start, unknown kid)", n)
+			}
+			srv.set(b)
+			// Fresh again from the second fetch: d stays until c.fresh after it.
+			clk.Add(c.fresh - time.Second)
+			if got := verifyCode(v, d.token(t, long)); got != "" {
+				t.Errorf("removed key d within %v of the refetch: %q", c.fresh, got)
+			}
+			clk.Add(time.Second)
+			if got := verifyCode(v, d.token(t, long)); got != auth.CodeInvalid {
+				t.Errorf("removed key d %v after the refetch: got %q, want %q", c.fresh, got, auth.CodeInvalid)
+			}
+			if n := srv.fetches.Load(); n != 3 {
+				t.Fatalf("%d fetches, want 3", n)
+			}
+		})
 	}
 }
 

@@ -51,3 +51,15 @@ func FuzzParseJWKS(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMaxAge: maxAge never panics nor returns a negative age.
+func FuzzMaxAge(f *testing.F) {
+	for _, s := range []string{"max-age=60", "no-store", `max-age="5", private`, "max-age=99999999999999999999999", "max-age=", "max-age=1,max-age=1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if age, ok := maxAge([]string{s}); age < 0 || !ok && age != 0 {
+			t.Fatalf("%q: %v %v", s, age, ok)
+		}
+	})
+}

@@ -32,7 +32,7 @@ func (s *identitySettings) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.Issuer, "jwt-issuer", env("JWT_ISSUER", ""), "required iss of tokens, when set (env JWT_ISSUER)")
 	fs.StringVar(&s.Audience, "jwt-audience", env("JWT_AUDIENCE", ""), "required aud of tokens, when set (env JWT_AUDIENCE)")
 	fs.DurationVar(&s.Leeway, "jwt-leeway", 30*time.Second, "clock skew tolerated on nbf (exp is exact: sockets are disconnected at exp)")
-	fs.DurationVar(&s.JWKSRefresh, "jwt-jwks-refresh", 5*time.Minute, "how old the JWKS may grow before it is fetched again (removed keys stop verifying)")
+	fs.DurationVar(&s.JWKSRefresh, "jwt-jwks-refresh", 5*time.Minute, "how old the JWKS may grow before it is fetched again (removed keys stop verifying), when its response has no Cache-Control max-age (honoured within 1m..24h)")
 	fs.DurationVar(&s.JWKSMinRefetch, "jwt-jwks-min-refetch", 10*time.Second, "least time between two JWKS fetches, whatever kids tokens carry")
 	fs.StringVar(&s.ClaimUser, "claim-user", "sub", "claim holding the user id")
 	fs.StringVar(&s.ClaimTenant, "claim-tenant", "tenant_id", "claim holding the tenant")
