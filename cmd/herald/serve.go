@@ -390,7 +390,7 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 		}
 		w.Write([]byte("ready\n" + pool))
 	})
-	s.handler = clientaddr.New(cfg.TrustedProxies).Middleware(mux) // once per request, before every per-address limit
+	s.handler = clientaddr.New(cfg.TrustedProxies, log).Middleware(mux) // once per request, before every per-address limit
 	return s
 }
 

@@ -19,9 +19,13 @@ package clientaddr
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
+
+	"herald/ratelimit"
 )
 
 // MaxHeaderBytes bounds the X-Forwarded-For lines of one request, all
@@ -62,11 +66,18 @@ func ParseCIDRs(s string) ([]netip.Prefix, error) {
 // Resolver finds the client of a request; its zero value trusts nobody.
 type Resolver struct {
 	trusted []netip.Prefix
+	log     *slog.Logger // nil: no log
+	logs    ratelimit.Sampler
 }
 
 // New returns a Resolver that believes the X-Forwarded-For of peers in
-// trusted.
-func New(trusted []netip.Prefix) *Resolver { return &Resolver{trusted: trusted} }
+// trusted. A header from a trusted peer that it ignores (malformed, too
+// long) is logged at warn on log, sampled: a proxy that sends such
+// headers is misconfigured, and its clients share its address. A nil log
+// logs nothing.
+func New(trusted []netip.Prefix, log *slog.Logger) *Resolver {
+	return &Resolver{trusted: trusted, log: log, logs: ratelimit.Sampler{Limit: ratelimit.Limit{Rate: 1, Burst: 5}}}
+}
 
 // Trusted reports whether a is in one of the trusted prefixes.
 func (r *Resolver) Trusted(a netip.Addr) bool {
@@ -89,8 +100,14 @@ func (r *Resolver) Addr(req *http.Request) (string, bool) {
 	if err != nil || !r.Trusted(peer.Addr()) {
 		return req.RemoteAddr, false
 	}
-	a, ok := Forwarded(req.Header.Values("X-Forwarded-For"), r.Trusted)
+	lines := req.Header.Values("X-Forwarded-For")
+	a, ok := Forwarded(lines, r.Trusted)
 	if !ok {
+		if len(lines) > 0 && r.log != nil {
+			if log, suppressed := r.logs.Allow(time.Now()); log {
+				r.log.Warn("X-Forwarded-For of a trusted proxy ignored: not a list of IP addresses within 1 KiB", "remote", req.RemoteAddr, "suppressed", suppressed)
+			}
+		}
 		return req.RemoteAddr, false
 	}
 	return netip.AddrPortFrom(a, 0).String(), true

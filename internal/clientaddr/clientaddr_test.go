@@ -1,6 +1,7 @@
 package clientaddr
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -39,7 +40,7 @@ func TestParseCIDRs(t *testing.T) {
 }
 
 func TestForwarded(t *testing.T) {
-	r := New(mustCIDRs(t, "10.0.0.0/8,::1"))
+	r := New(mustCIDRs(t, "10.0.0.0/8,::1"), nil)
 	cases := []struct {
 		name  string
 		lines []string
@@ -80,7 +81,9 @@ func TestForwarded(t *testing.T) {
 
 func TestMiddleware(t *testing.T) {
 	var seen, peer string
-	h := New(mustCIDRs(t, "10.0.0.0/8")).Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var logged strings.Builder
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	h := New(mustCIDRs(t, "10.0.0.0/8"), log).Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen, peer = r.RemoteAddr, Peer(r)
 	}))
 	serve := func(remote string, xff ...string) {
@@ -100,9 +103,15 @@ func TestMiddleware(t *testing.T) {
 	if seen != "192.0.2.1:5000" || peer != seen {
 		t.Errorf("untrusted peer: RemoteAddr %q, Peer %q", seen, peer)
 	}
+	if logged.Len() != 0 {
+		t.Errorf("logged: %s", logged.String())
+	}
 	serve("10.0.0.1:5000", "not-an-ip")
 	if seen != "10.0.0.1:5000" {
 		t.Errorf("malformed header: RemoteAddr %q", seen)
+	}
+	if !strings.Contains(logged.String(), "level=WARN") || !strings.Contains(logged.String(), "remote=10.0.0.1:5000") {
+		t.Errorf("malformed header of a trusted proxy: log %q", logged.String())
 	}
 	serve("[2001:db8::1]:5000", "203.0.113.5")
 	if seen != "[2001:db8::1]:5000" {
@@ -113,9 +122,9 @@ func TestMiddleware(t *testing.T) {
 		t.Errorf("forwarded v6: RemoteAddr %q", seen)
 	}
 	// Nobody trusted: the handler itself, headers never read.
-	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
-	if got := New(nil).Middleware(next); got == nil {
-		t.Fatal("nil handler")
+	next := http.NotFoundHandler()
+	if got := New(nil, log).Middleware(next); got != next {
+		t.Fatal("with nobody trusted, Middleware wraps the handler")
 	}
 }
 
@@ -125,7 +134,7 @@ func FuzzForwarded(f *testing.F) {
 	for _, s := range []string{"203.0.113.5", "1.1.1.1, 10.0.0.1", "::ffff:10.0.0.1,2001:db8::1", " , ", "[::1]:80", "1.1.1.1\n2.2.2.2"} {
 		f.Add(s, "10.0.0.2")
 	}
-	trusted := New([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}).Trusted
+	trusted := New([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32")}, nil).Trusted
 	f.Fuzz(func(t *testing.T, a, b string) {
 		lines := []string{a, b}
 		got, ok := Forwarded(lines, trusted)
