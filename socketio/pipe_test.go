@@ -356,3 +356,43 @@ func TestPausedSocketHoldsBroadcasts(t *testing.T) {
 		}
 	}
 }
+
+// The namespace's EventFilter sees every event, with a handler or not,
+// before the handler; false drops it.
+func TestEventFilterOverPipe(t *testing.T) {
+	srv, l := pipeServe(t, socketio.Options{})
+	nsp := srv.Of("/")
+	var handled atomic.Int32
+	nsp.On("known", func(s *socketio.Socket, e *socketio.Event) { handled.Add(1); e.Ack("handled") })
+	seen := make(chan string, 8)
+	nsp.FilterEvents(func(s *socketio.Socket, e *socketio.Event) bool {
+		seen <- e.Name
+		if e.Name == "known" && handled.Load() == 1 {
+			e.Ack("filtered")
+			return false
+		}
+		return true
+	})
+	c := pipeDial(t, l)
+	c.send("40")
+	if p := c.read(); !strings.HasPrefix(p, `40{"sid":"`) {
+		t.Fatalf("CONNECT answer %q", p)
+	}
+	c.send(`421["known"]`)
+	c.send(`422["unknown",1]`)
+	c.send(`423["known"]`)
+	if p := c.read(); p != `431["handled"]` {
+		t.Fatalf("first known: %q", p)
+	}
+	if p := c.read(); p != `433["filtered"]` {
+		t.Fatalf("second known, dropped by the filter: %q", p)
+	}
+	for _, want := range []string{"known", "unknown", "known"} {
+		if got := <-seen; got != want {
+			t.Fatalf("filter saw %q, want %q", got, want)
+		}
+	}
+	if n := handled.Load(); n != 1 {
+		t.Errorf("handler ran %d times, want 1", n)
+	}
+}

@@ -1,6 +1,7 @@
 // Limits (issue 12), each through the real client against a server of its
-// own with a small setting: sockets per user, events per socket, handshakes
-// per source address, API requests per credential; every refusal counted
+// own with a small setting: sockets per user, events per socket (those
+// without a handler too), handshakes per source address (behind a trusted
+// proxy, per X-Forwarded-For address), API requests per credential; every refusal counted
 // in /metrics; refused handshakes logged at warn, sampled.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
