@@ -13,6 +13,11 @@
 //	go run ./bench/cmd/benchall conns -- -n 10000 -hold 30s
 //	go run ./bench/cmd/benchall -servers herald,floor,node fanout -- -n 10000 -reps 5
 //
+// With -nodes k, herald and node run as clusters of k nodes each on a Redis of their own (herald also
+// on a fresh PostgreSQL database), unpinned unless asked, and the table is the cluster's (cluster.go):
+//
+//	go run ./bench/cmd/benchall -nodes 3 -servers herald,node emit -- -n 10000 -batch 1
+//
 // Flags after "--" go to the load tool (heraldload) unchanged. Run it from the repository.
 package main
 
