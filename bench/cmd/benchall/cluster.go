@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -60,7 +61,7 @@ func startRedis(ctx context.Context, o options, logf *os.File) (*redisProc, erro
 	args := []string{"redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
 	cmd := pinned(o.serverCPU, args)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -166,11 +167,7 @@ func measureCluster(ctx context.Context, root, tmp, load string, o options, s *s
 	}
 	var urls, pids []string
 	var cmds []*exec.Cmd
-	defer func() {
-		for _, c := range cmds {
-			stopServer(c)
-		}
-	}()
+	defer stopAll(&cmds)
 	start := func(i int) error {
 		port := firstPort + i
 		args := slicesClone(s.cmd)
@@ -225,6 +222,15 @@ func measureCluster(ctx context.Context, root, tmp, load string, o options, s *s
 	return runLoad(ctx, load, o, args)
 }
 
+// stopAll stops the nodes together: each one's drain runs at the same time as the others'.
+func stopAll(cmds *[]*exec.Cmd) {
+	var wg sync.WaitGroup
+	for _, c := range *cmds {
+		wg.Go(func() { stopServer(c) })
+	}
+	wg.Wait()
+}
+
 func slicesClone(s []string) []string { return append([]string(nil), s...) }
 
 // listenerPID is the pid of the process listening on base's port.
@@ -240,16 +246,16 @@ func listenerPID(base string) (int, error) {
 	return bench.FindListener(port)
 }
 
-// raiseFileLimit lifts this process's soft limit of open files to its hard limit, at most 20,000,
-// so that the servers and the load tool it starts may hold as many connections as the machine allows.
+// raiseFileLimit sets the soft limit of open files to the hard limit, at most 20,000, for the servers
+// and the load tool this process starts. It always calls setrlimit: the Go runtime raises its own
+// soft limit at start but gives children the original one unless the program set it itself.
 func raiseFileLimit() {
 	var rl syscall.Rlimit
 	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) != nil {
 		return
 	}
-	want := min(rl.Max, 20000)
-	if rl.Cur < want {
-		rl.Cur = want
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	rl.Cur = min(rl.Max, 20000)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		fmt.Fprintln(os.Stderr, "benchall: open files limit:", err)
 	}
 }

@@ -403,10 +403,12 @@ func stopServer(cmd *exec.Cmd) {
 	syscall.Kill(pgid, syscall.SIGKILL)
 }
 
-// withoutDatabaseURL drops DATABASE_URL from env: only herald gets it, from
-// the -database-url flag.
+// withoutDatabaseURL drops DATABASE_URL and REDIS_URL from env: only herald gets the first, from
+// the -database-url flag, and the second only in cluster mode (-nodes), from the Redis it starts.
 func withoutDatabaseURL(env []string) []string {
-	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "DATABASE_URL=") })
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		return strings.HasPrefix(kv, "DATABASE_URL=") || strings.HasPrefix(kv, "REDIS_URL=")
+	})
 }
 
 func sh(ctx context.Context, dir string, env []string, name string, args ...string) error {
