@@ -65,6 +65,7 @@ func startRedis(ctx context.Context, o options, logf *os.File) (*redisProc, erro
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
+	go cmd.Process.Wait() // reaped, so that stopServer sees it gone
 	r := &redisProc{url: fmt.Sprintf("redis://127.0.0.1:%d", port), cmd: cmd}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	end := time.Now().Add(10 * time.Second)
