@@ -11,18 +11,20 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
 // apiClient calls the server's HTTP API for backend services (API key auth): the triggers of the
-// scenarios and /v1/stats.
+// scenarios and /v1/stats. With several nodes, calls go to them round robin.
 type apiClient struct {
-	base   string
+	bases  []string
+	next   atomic.Uint64
 	apiKey string
 	hc     *http.Client
 }
 
-func newAPIClient(base, apiKey string, conns int) *apiClient {
+func newAPIClient(bases []string, apiKey string, conns int) *apiClient {
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		MaxIdleConns:        conns,
@@ -31,16 +33,24 @@ func newAPIClient(base, apiKey string, conns int) *apiClient {
 		IdleConnTimeout:     30 * time.Second,
 		DisableCompression:  true,
 	}
-	return &apiClient{
-		base:   strings.TrimRight(base, "/"),
+	a := &apiClient{
 		apiKey: apiKey,
 		hc:     &http.Client{Transport: tr, Timeout: 30 * time.Second},
 	}
+	for _, b := range bases {
+		a.bases = append(a.bases, strings.TrimRight(b, "/"))
+	}
+	return a
+}
+
+// base is the node the next call goes to: round robin.
+func (a *apiClient) base() string {
+	return a.bases[(a.next.Add(1)-1)%uint64(len(a.bases))]
 }
 
 // post sends a JSON body and fails unless the answer has the wanted status.
 func (a *apiClient) post(ctx context.Context, path string, body []byte, want int) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+path, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base()+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -67,8 +77,9 @@ type ServerStats struct {
 	Sockets        int64 `json:"sockets"`
 }
 
-func (a *apiClient) stats(ctx context.Context) (*ServerStats, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/v1/stats", nil)
+// stats asks one node (base) for GET /v1/stats.
+func (a *apiClient) stats(ctx context.Context, base string) (*ServerStats, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/stats", nil)
 	if err != nil {
 		return nil, err
 	}

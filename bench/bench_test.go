@@ -261,6 +261,10 @@ func TestScenarios(t *testing.T) {
 				if !strings.Contains(buf.String(), "60 of 60 authenticated") {
 					t.Errorf("table lacks the connection count:\n%s", buf.String())
 				}
+				// One URL: the fake server's /metrics has the cluster counter, yet nothing of it is read.
+				if strings.Contains(buf.String(), "other nodes") || (res.Fanout != nil && res.Fanout.Recv != nil) {
+					t.Errorf("one server: the table reports messages between nodes:\n%s", buf.String())
+				}
 			})
 		}
 	}

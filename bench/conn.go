@@ -110,7 +110,7 @@ func (c *conn) handshake() {
 func (c *conn) dial() error {
 	p := c.pool
 	d := p.dialers[c.user%len(p.dialers)]
-	nc, br, _, err := d.Dial(context.Background(), p.wsURL)
+	nc, br, _, err := d.Dial(context.Background(), p.wsURLs[nodeFor(c.user, len(p.wsURLs))])
 	if err != nil {
 		return fmt.Errorf("dial: %w", err)
 	}

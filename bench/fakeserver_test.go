@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,8 +29,15 @@ type fakeServer struct {
 	misroute bool
 	srv      *httptest.Server
 
+	// peers are the nodes of a fake cluster (this one included), nil for a single server: an emit
+	// on any node reaches the users of every node, and each other node counts one message received.
+	peers []*fakeServer
+	calls atomic.Int64 // API calls (emit, notify) this node answered
+	recv  atomic.Int64 // messages "received from other nodes", on GET /metrics
+
 	mu    sync.Mutex
 	users map[string][]*fakeSocket
+	seen  map[string]bool // every user that ever authenticated here
 }
 
 type fakeSocket struct {
@@ -45,12 +53,13 @@ func (s *fakeSocket) send(text string) {
 
 func newFakeServer(t testing.TB, misroute bool) *fakeServer {
 	f := &fakeServer{t: t, secret: []byte("test-secret"), apiKey: "test-key", ping: 30 * time.Millisecond,
-		misroute: misroute, users: map[string][]*fakeSocket{}}
+		misroute: misroute, users: map[string][]*fakeSocket{}, seen: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/socket.io/", f.socket)
 	mux.HandleFunc("POST /v1/emit", f.emit)
 	mux.HandleFunc("POST /v1/notifications", f.notify)
 	mux.HandleFunc("GET /v1/stats", f.stats)
+	mux.HandleFunc("GET /metrics", f.metrics)
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -85,6 +94,7 @@ func (f *fakeServer) socket(w http.ResponseWriter, r *http.Request) {
 	sub, _ := claims["sub"].(string)
 	f.mu.Lock()
 	f.users[sub] = append(f.users[sub], s)
+	f.seen[sub] = true
 	f.mu.Unlock()
 	s.send(`40{"sid":"s-` + sub + `"}`)
 	s.send(fmt.Sprintf(`42["authenticated",{"success":true,"userId":%q,"email":"","socketId":"s-%s"}]`, sub, sub))
@@ -139,9 +149,47 @@ func (f *fakeServer) target(userID string) []*fakeSocket {
 		fmt.Sscanf(userID, "u%d", &n)
 		userID = fmt.Sprintf("u%d", n+1)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]*fakeSocket(nil), f.users[userID]...)
+	var to []*fakeSocket
+	for _, n := range f.nodes() {
+		n.mu.Lock()
+		to = append(to, n.users[userID]...)
+		n.mu.Unlock()
+	}
+	return to
+}
+
+// nodes is the cluster f is in: its peers, or f alone.
+func (f *fakeServer) nodes() []*fakeServer {
+	if f.peers == nil {
+		return []*fakeServer{f}
+	}
+	return f.peers
+}
+
+// published counts one API call: every other node receives one message.
+func (f *fakeServer) published() {
+	f.calls.Add(1)
+	for _, n := range f.nodes() {
+		if n != f {
+			n.recv.Add(1)
+		}
+	}
+}
+
+// newFakeCluster starts k fake servers that deliver each other's emits.
+func newFakeCluster(t testing.TB, k int) []*fakeServer {
+	nodes := make([]*fakeServer, k)
+	for i := range nodes {
+		nodes[i] = newFakeServer(t, false)
+	}
+	for _, n := range nodes {
+		n.peers = nodes
+	}
+	return nodes
+}
+
+func (f *fakeServer) metrics(w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintf(w, "# TYPE herald_cluster_messages_received_total counter\nherald_cluster_messages_received_total %d\n", f.recv.Load())
 }
 
 func (f *fakeServer) emit(w http.ResponseWriter, r *http.Request) {
@@ -164,11 +212,13 @@ func (f *fakeServer) emit(w http.ResponseWriter, r *http.Request) {
 	var to []*fakeSocket
 	switch {
 	case body.Broadcast:
-		f.mu.Lock()
-		for _, ss := range f.users {
-			to = append(to, ss...)
+		for _, n := range f.nodes() {
+			n.mu.Lock()
+			for _, ss := range n.users {
+				to = append(to, ss...)
+			}
+			n.mu.Unlock()
 		}
-		f.mu.Unlock()
 	case body.UserID != "":
 		to = f.target(body.UserID)
 	default:
@@ -179,6 +229,7 @@ func (f *fakeServer) emit(w http.ResponseWriter, r *http.Request) {
 	for _, s := range to {
 		s.send(packet)
 	}
+	f.published()
 	w.WriteHeader(http.StatusAccepted)
 }
 
@@ -210,6 +261,7 @@ func (f *fakeServer) notify(w http.ResponseWriter, r *http.Request) {
 			s.send(packet)
 		}
 	}
+	f.published()
 	w.WriteHeader(http.StatusCreated)
 	w.Write([]byte(`{"notifications":[]}`))
 }

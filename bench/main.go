@@ -28,13 +28,19 @@ import (
 // Config is one run of one scenario. Main fills it from flags.
 type Config struct {
 	Scenario string
-	URL      string // server base URL
-	Secret   string // JWT_SECRET of the server
-	APIKey   string // HERALD_API_KEY of the server
-	Label    string // name of the server in the report
-	// ServerPID is the server process measured through /proc. Zero means the process listening on
-	// the URL's port; -1 means do not measure.
-	ServerPID int
+	URL      string   // server base URL, or several comma-separated (the nodes of a cluster)
+	URLs     []string // URL split: connection of user i goes to URLs[i mod len], HTTP calls round robin
+	Secret   string   // JWT_SECRET of the server
+	APIKey   string   // HERALD_API_KEY of the server
+	Label    string   // name of the server in the report
+	// ServerPIDs are the server processes measured through /proc, their CPU and RSS added up.
+	// Empty or {0} means the process listening on each URL's port; {-1} means do not measure.
+	ServerPIDs []int
+	// ExtraPIDs are measured with the servers and added to them (Redis of a cluster).
+	ExtraPIDs []int
+	// RecvMetrics name the counters of messages a node received from the other nodes, read from
+	// each node's GET /metrics before and after each measured phase; empty: not read.
+	RecvMetrics []string
 
 	Conns          int           // connections (one per user u0..u<Conns-1>)
 	Rate           float64       // connections opened per second
@@ -124,13 +130,15 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 		cfg.Scenario = args[0]
 		args = args[1:]
 	}
-	var scenario, src, rates string
+	var scenario, src, rates, serverPIDs, extraPIDs, recvMetrics string
 	fs.StringVar(&scenario, "scenario", "", "scenario: "+strings.Join(Scenarios, ", ")+" (or give it as the first argument)")
-	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:3000", "server base `URL` (loopback only)")
+	fs.StringVar(&cfg.URL, "url", "http://127.0.0.1:3000", "server base `URL` (loopback only); a comma list for the nodes of a cluster: user i connects to node i mod k, HTTP calls go round robin")
 	fs.StringVar(&cfg.Secret, "secret", envOr("JWT_SECRET", "dev-secret"), "JWT secret of the server (default $JWT_SECRET)")
 	fs.StringVar(&cfg.APIKey, "api-key", os.Getenv("HERALD_API_KEY"), "API key of the server (default $HERALD_API_KEY)")
 	fs.StringVar(&cfg.Label, "label", "", "name of the server in the report")
-	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "server `pid` to measure; 0: the process listening on the URL's port; -1: none")
+	fs.StringVar(&serverPIDs, "server-pid", "0", "server `pid`s to measure, comma list (CPU and RSS added up); 0: the process listening on each URL's port; -1: none")
+	fs.StringVar(&extraPIDs, "extra-pid", "", "more `pid`s measured with the servers and added to them, comma list (e.g. the cluster's Redis)")
+	fs.StringVar(&recvMetrics, "recv-metric", DefaultRecvMetrics, "counters of messages a node receives from the other nodes, read from each node's GET /metrics around each measured phase (comma list; empty: not read)")
 	fs.IntVar(&cfg.Conns, "n", 2000, "connections, one per user u0..u<n-1>")
 	fs.Float64Var(&cfg.Rate, "rate", 2000, "connections opened per second")
 	fs.IntVar(&cfg.MaxPending, "max-pending", 500, "handshakes in flight at once")
@@ -169,6 +177,17 @@ func ParseFlags(args []string, stderr io.Writer) (Config, error) {
 	if cfg.SourceIPs, err = parseSourceIPs(src); err != nil {
 		return cfg, err
 	}
+	cfg.URLs = splitList(cfg.URL)
+	if cfg.ServerPIDs, err = parsePIDs(serverPIDs); err != nil {
+		return cfg, fmt.Errorf("-server-pid: %w", err)
+	}
+	if cfg.ExtraPIDs, err = parsePIDs(extraPIDs); err != nil {
+		return cfg, fmt.Errorf("-extra-pid: %w", err)
+	}
+	if slices.ContainsFunc(cfg.ExtraPIDs, func(p int) bool { return p <= 0 }) {
+		return cfg, fmt.Errorf("-extra-pid %q: want a list of pids", extraPIDs)
+	}
+	cfg.RecvMetrics = splitList(recvMetrics)
 	if rates != "" {
 		for r := range strings.SplitSeq(rates, ",") {
 			v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
@@ -226,8 +245,13 @@ func (c *Config) check() error {
 			return errors.New("-senders must be positive")
 		}
 	}
-	if err := loopbackOnly(c.URL); err != nil {
-		return err
+	if len(c.URLs) == 0 {
+		return errors.New("-url is empty")
+	}
+	for _, u := range c.URLs {
+		if err := loopbackOnly(u); err != nil {
+			return err
+		}
 	}
 	for _, s := range c.SourceIPs {
 		if ip := net.ParseIP(s); ip == nil || !ip.IsLoopback() {

@@ -23,6 +23,7 @@ import (
 // PoolConfig says which connections a Pool opens and what it counts on them.
 type PoolConfig struct {
 	// URL is the server's base URL, e.g. http://127.0.0.1:3000; the websocket URL is derived from it.
+	// Several comma-separated URLs are the nodes of a cluster: user i connects to node i mod k.
 	URL string `json:"url"`
 	// Secret signs the HS256 JWTs the pool mints for its users.
 	Secret string `json:"secret"`
@@ -64,7 +65,7 @@ func (c *PoolConfig) setDefaults() {
 // Its methods may be called concurrently.
 type Pool struct {
 	cfg         PoolConfig
-	wsURL       string
+	wsURLs      []string // one per node
 	dialers     []ws.Dialer
 	eventPrefix []byte
 	secret      []byte
@@ -91,13 +92,20 @@ type Pool struct {
 // NewPool checks cfg and prepares a pool; Connect opens the connections.
 func NewPool(cfg PoolConfig) (*Pool, error) {
 	cfg.setDefaults()
-	wsURL, err := websocketURL(cfg.URL)
-	if err != nil {
-		return nil, err
+	var wsURLs []string
+	for _, base := range splitList(cfg.URL) {
+		u, err := websocketURL(base)
+		if err != nil {
+			return nil, err
+		}
+		wsURLs = append(wsURLs, u)
+	}
+	if len(wsURLs) == 0 {
+		return nil, errors.New("no server URL")
 	}
 	p := &Pool{
 		cfg:         cfg,
-		wsURL:       wsURL,
+		wsURLs:      wsURLs,
 		eventPrefix: []byte(`["` + cfg.Event + `",`),
 		secret:      []byte(cfg.Secret),
 		handshaking: map[*conn]struct{}{},

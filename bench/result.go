@@ -45,15 +45,24 @@ type ConnectResult struct {
 // ServerResult is what /proc and /v1/stats said about the server.
 type ServerResult struct {
 	PID          int          `json:"pid"`
+	PIDs         []int        `json:"pids,omitempty"` // with several processes: every one measured, figures added up
 	RSSBefore    int64        `json:"rssBeforeBytes"`
 	RSSAfter     int64        `json:"rssAfterBytes"` // with every connection open, at the end of the hold
 	HWM          int64        `json:"hwmBytes"`
 	BytesPerConn float64      `json:"bytesPerConn"`
 	Threads      int          `json:"threads"`
-	CPUConnect   float64      `json:"cpuConnectSec"` // CPU seconds spent during the ramp
-	CPUMeasure   float64      `json:"cpuMeasureSec"` // CPU seconds spent during the measured phase
-	CPUPerEvent  float64      `json:"cpuPerEventUs"` // measured phase CPU per delivered event
-	Stats        *ServerStats `json:"stats,omitempty"`
+	CPUConnect   float64      `json:"cpuConnectSec"`   // CPU seconds spent during the ramp
+	CPUMeasure   float64      `json:"cpuMeasureSec"`   // CPU seconds spent during the measured phase
+	CPUPerEvent  float64      `json:"cpuPerEventUs"`   // measured phase CPU per delivered event
+	Stats        *ServerStats `json:"stats,omitempty"` // of the first node
+	Procs        []ProcResult `json:"procs,omitempty"` // with several processes: each one at the end
+}
+
+// ProcResult is one measured process at the end of the run.
+type ProcResult struct {
+	PID int     `json:"pid"`
+	RSS int64   `json:"rssBytes"`
+	CPU float64 `json:"cpuSec"` // since it started
 }
 
 // ToolResult is the load tool's own CPU (this process and its workers), from getrusage.
@@ -74,6 +83,8 @@ type FanoutResult struct {
 	LastMedianMs float64 `json:"lastMedianMs"`
 	LastMaxMs    float64 `json:"lastMaxMs"`
 	Missing      int64   `json:"missing"`
+	// Recv is what the nodes received from each other over all repetitions (several nodes).
+	Recv *RecvResult `json:"recv,omitempty"`
 }
 
 // FanoutRep is one broadcast.
@@ -87,21 +98,22 @@ type FanoutRep struct {
 
 // StepResult is one offered rate of the emit or notify scenario.
 type StepResult struct {
-	Offered         float64 `json:"offeredPerSec"`   // target deliveries per second
-	Sent            float64 `json:"sentPerSec"`      // deliveries per second accepted by the API
-	Calls           int64   `json:"calls"`           // HTTP calls accepted
-	CallErrors      int64   `json:"callErrors"`      // HTTP calls refused or failed
-	Expected        int64   `json:"expected"`        // deliveries the accepted calls asked for
-	Delivered       int64   `json:"delivered"`       // events received with the right window and group
-	DeliveredPerSec float64 `json:"deliveredPerSec"` // delivered / (last delivery - step start)
-	Lost            int64   `json:"lost"`
-	Misrouted       int64   `json:"misrouted"`
-	Latency         Summary `json:"latency"`
-	ServerCPU       float64 `json:"serverCpuPerEventUs"`
-	ToolCPU         float64 `json:"toolCpuPerEventUs"`     // the whole tool: triggering and receiving
-	ToolRecvCPU     float64 `json:"toolRecvCpuPerEventUs"` // its receiving worker processes only
-	Saturated       bool    `json:"saturated"`
-	Reason          string  `json:"reason,omitempty"`
+	Offered         float64     `json:"offeredPerSec"`   // target deliveries per second
+	Sent            float64     `json:"sentPerSec"`      // deliveries per second accepted by the API
+	Calls           int64       `json:"calls"`           // HTTP calls accepted
+	CallErrors      int64       `json:"callErrors"`      // HTTP calls refused or failed
+	Expected        int64       `json:"expected"`        // deliveries the accepted calls asked for
+	Delivered       int64       `json:"delivered"`       // events received with the right window and group
+	DeliveredPerSec float64     `json:"deliveredPerSec"` // delivered / (last delivery - step start)
+	Lost            int64       `json:"lost"`
+	Misrouted       int64       `json:"misrouted"`
+	Latency         Summary     `json:"latency"`
+	ServerCPU       float64     `json:"serverCpuPerEventUs"`
+	ToolCPU         float64     `json:"toolCpuPerEventUs"`     // the whole tool: triggering and receiving
+	ToolRecvCPU     float64     `json:"toolRecvCpuPerEventUs"` // its receiving worker processes only
+	Recv            *RecvResult `json:"recv,omitempty"`        // messages between nodes (several nodes)
+	Saturated       bool        `json:"saturated"`
+	Reason          string      `json:"reason,omitempty"`
 }
 
 // Saturation names the step where the server stopped keeping up.
@@ -124,6 +136,12 @@ func (r *Result) WriteTable(w io.Writer) {
 		c.Connected, c.Requested, c.Failed, c.Dropped, c.Seconds, c.RatePerSec, c.Processes)
 	fmt.Fprintf(tw, "connect latency\t%s\n", fmtSummary(c.Latency))
 	if s := r.Server; s != nil {
+		if len(s.PIDs) > 1 {
+			fmt.Fprintf(tw, "servers\t%d processes %v, figures added up\n", len(s.PIDs), s.PIDs)
+			for _, p := range s.Procs {
+				fmt.Fprintf(tw, "  pid %d\tRSS %s, CPU %.2fs\n", p.PID, mib(p.RSS), p.CPU)
+			}
+		}
 		fmt.Fprintf(tw, "server pid %d\tRSS %s before, %s after, peak %s; %s per connection; %d threads\n",
 			s.PID, mib(s.RSSBefore), mib(s.RSSAfter), mib(s.HWM), kib(s.BytesPerConn), s.Threads)
 		fmt.Fprintf(tw, "server CPU\t%.2fs during ramp, %.2fs measured", s.CPUConnect, s.CPUMeasure)
@@ -148,6 +166,9 @@ func (r *Result) WriteTable(w io.Writer) {
 			fmt.Fprintf(tw, "  rep %d\t%d received, %d missing, last %.1f ms, %s\n",
 				rep.Rep, rep.Received, rep.Missing, rep.LastMs, fmtSummary(rep.Latency))
 		}
+		if f.Recv != nil {
+			fmt.Fprintf(tw, "received from other nodes\t%s\n", f.Recv)
+		}
 	}
 	tw.Flush()
 	if len(r.Steps) > 0 {
@@ -163,6 +184,11 @@ func (r *Result) WriteTable(w io.Writer) {
 				s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max, s.ServerCPU, s.ToolCPU, s.ToolRecvCPU, mark)
 		}
 		tw.Flush()
+		for _, s := range r.Steps {
+			if s.Recv != nil {
+				fmt.Fprintf(w, "received from other nodes at %.0f/s: %s\n", s.Offered, s.Recv)
+			}
+		}
 		if s := r.Saturation; s != nil {
 			fmt.Fprintf(w, "saturation: sustained %.0f deliveries/s; at %.0f/s: %s\n", s.SustainedPerSec, s.AtOfferedPerSec, s.Reason)
 		}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -30,7 +31,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Result, error) {
 	r := &runner{
 		cfg:      cfg,
 		progress: progress,
-		api:      newAPIClient(cfg.URL, cfg.APIKey, cfg.Senders+4),
+		api:      newAPIClient(cfg.URLs, cfg.APIKey, cfg.Senders+4),
 		deadline: deadline,
 		res: &Result{
 			Scenario: cfg.Scenario,
@@ -71,9 +72,12 @@ type runner struct {
 	deadline time.Time
 	res      *Result
 	fleet    fleet
-	pid      int
+	pid      int   // the first server process, 0 when none is measured
+	pids     []int // every process measured: the servers (one per URL when found), then ExtraPIDs
 	cpu0     time.Duration
-	lastSnap Snapshot // latest snapshot, for the workers' CPU
+	// recvNoted: the note that the received-messages counters could not be read is written once.
+	recvNoted bool
+	lastSnap  Snapshot // latest snapshot, for the workers' CPU
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -112,32 +116,58 @@ func (r *runner) run(ctx context.Context) error {
 	}
 }
 
-// findServer resolves the server process measured through /proc.
+// findServer resolves the server processes measured through /proc: -server-pid, or the process
+// listening on each URL's port; then the extra processes (Redis).
 func (r *runner) findServer() {
+	var servers []int
 	switch {
-	case r.cfg.ServerPID > 0:
-		r.pid = r.cfg.ServerPID
-	case r.cfg.ServerPID == 0:
-		u, err := url.Parse(r.cfg.URL)
-		if err == nil {
-			port, _ := strconv.Atoi(u.Port())
-			if port == 0 {
-				port = 80
+	case len(r.cfg.ServerPIDs) == 1 && r.cfg.ServerPIDs[0] == -1:
+	case len(r.cfg.ServerPIDs) == 0 || r.cfg.ServerPIDs[0] == 0:
+		for _, base := range r.cfg.URLs {
+			pid, err := listenerOf(base)
+			if err != nil {
+				r.note("server not measured: %v (give -server-pid)", err)
+				servers = nil
+				break
 			}
-			r.pid, err = FindListener(port)
+			if !slices.Contains(servers, pid) {
+				servers = append(servers, pid)
+			}
 		}
-		if err != nil {
-			r.note("server not measured: %v (give -server-pid)", err)
+	default:
+		servers = r.cfg.ServerPIDs
+	}
+	for _, pid := range append(slices.Clone(servers), r.cfg.ExtraPIDs...) {
+		if _, err := ReadProc(pid); err != nil {
+			r.note("server pid %d not measured: %v", pid, err)
+			continue
+		}
+		r.pids = append(r.pids, pid)
+		if r.pid == 0 && slices.Contains(servers, pid) {
+			r.pid = pid
 		}
 	}
 	if r.pid > 0 {
-		if _, err := ReadProc(r.pid); err != nil {
-			r.note("server pid %d not measured: %v", r.pid, err)
-			r.pid = 0
-		} else {
-			r.res.Server = &ServerResult{PID: r.pid}
+		r.res.Server = &ServerResult{PID: r.pid}
+		if len(r.pids) > 1 {
+			r.res.Server.PIDs = r.pids
 		}
+	} else {
+		r.pids = nil
 	}
+}
+
+// listenerOf is the pid of the process listening on base's port.
+func listenerOf(base string) (int, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return 0, err
+	}
+	port, _ := strconv.Atoi(u.Port())
+	if port == 0 {
+		port = 80
+	}
+	return FindListener(port)
 }
 
 func (r *runner) note(format string, args ...any) {
@@ -148,12 +178,10 @@ func (r *runner) logf(format string, args ...any) {
 	fmt.Fprintf(r.progress, "[%s] "+format+"\n", append([]any{r.cfg.Scenario}, args...)...)
 }
 
-// serverUsage reads the server's /proc figures; zero when not measured.
+// serverUsage reads the servers' /proc figures, added up over every process measured (servers and
+// extra processes); zero when none is measured.
 func (r *runner) serverUsage() ProcUsage {
-	if r.pid <= 0 {
-		return ProcUsage{}
-	}
-	u, _ := ReadProc(r.pid)
+	u, _ := sumUsage(r.pids, ReadProc)
 	return u
 }
 
@@ -316,10 +344,16 @@ func (r *runner) finish(ctx context.Context) {
 		if live := s.Live(); live > 0 && u.RSS > 0 {
 			sr.BytesPerConn = float64(u.RSS-sr.RSSBefore) / float64(live)
 		}
-		if st, err := r.api.stats(ctx); err == nil {
+		if st, err := r.api.stats(ctx, r.api.bases[0]); err == nil {
 			sr.Stats = st
 		} else {
 			r.note("GET /v1/stats: %v", err)
+		}
+		if len(r.pids) > 1 {
+			for _, pid := range r.pids {
+				pu, _ := ReadProc(pid)
+				sr.Procs = append(sr.Procs, ProcResult{PID: pid, RSS: pu.RSS, CPU: sec(pu.CPU)})
+			}
 		}
 	}
 }
@@ -359,6 +393,7 @@ func (r *runner) fanout(ctx context.Context) error {
 	all := new(Histogram)
 	var lasts []float64
 	var delivered int64
+	recv0 := r.scrapeRecv(ctx)
 	srv0, tool0 := r.serverUsage(), r.toolCPU()
 	for rep := 1; rep <= r.cfg.Reps; rep++ {
 		if err := r.fleet.setWindow(int64(rep)); err != nil {
@@ -405,6 +440,7 @@ func (r *runner) fanout(ctx context.Context) error {
 	// The pauses between broadcasts cost both sides next to nothing (idle sockets, a ping now and
 	// then), so CPU over the whole loop divided by the deliveries is the cost of a delivery.
 	srvCPU, toolCPU := r.serverUsage().CPU-srv0.CPU, r.toolCPU()-tool0
+	f.Recv = recvResult(recv0, r.scrapeRecv(ctx), delivered)
 	f.Latency = all.Summary()
 	f.LastMedianMs = median(lasts)
 	r.res.Tool.CPUMeasure = sec(toolCPU)

@@ -126,6 +126,7 @@ func (r *runner) step(ctx context.Context, w int64, rate float64, targets [][]by
 		st.Reason = err.Error()
 		return st
 	}
+	msgs0 := r.scrapeRecv(ctx)
 	srv0, tool0, recv0 := r.serverUsage(), r.toolCPU(), r.lastSnap.CPU
 
 	var accepted, failed atomic.Int64
@@ -197,6 +198,7 @@ dispatch:
 		s = s2
 	}
 	srvCPU, toolCPU, recvCPU := r.serverUsage().CPU-srv0.CPU, r.toolCPU()-tool0, r.lastSnap.CPU-recv0
+	st.Recv = recvResult(msgs0, r.scrapeRecv(ctx), s.Received)
 	st.Delivered, st.Misrouted = s.Received, s.Misrouted
 	st.Lost = max(0, st.Expected-s.Received-s.Misrouted)
 	st.Latency = s.RecvHist.Summary()

@@ -13,6 +13,11 @@
 //	go run ./bench/cmd/benchall conns -- -n 10000 -hold 30s
 //	go run ./bench/cmd/benchall -servers herald,floor,node fanout -- -n 10000 -reps 5
 //
+// With -nodes k, herald and node run as clusters of k nodes each on a Redis of their own (herald also
+// on a fresh PostgreSQL database), unpinned unless asked, and the table is the cluster's (cluster.go):
+//
+//	go run ./bench/cmd/benchall -nodes 3 -servers herald,node emit -- -n 10000 -batch 1
+//
 // Flags after "--" go to the load tool (heraldload) unchanged. Run it from the repository.
 package main
 
@@ -53,6 +58,8 @@ type options struct {
 	keepLogs    bool
 	json        bool
 	loadArgs    []string
+	nodes       int    // cluster mode: nodes per server kind; 0: one server
+	pgURL       string // cluster mode: the PostgreSQL server herald's fresh databases are made on
 }
 
 func main() {
@@ -79,8 +86,8 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&servers, "servers", "herald,floor,node,zishang",
 		"servers to run, in this order, from "+strings.Join(serverNames, ", ")+"; one named twice runs twice (its second column is name#2)")
 	fs.IntVar(&o.port, "port", 3400, "port of the first server; the others get the next ones")
-	fs.StringVar(&o.serverCPU, "server-cpu", "0", "CPU list the server is pinned to (taskset -c); empty: no pinning")
-	fs.StringVar(&o.loadCPU, "load-cpu", "1", "CPU list the load tool is pinned to (taskset -c); empty: no pinning")
+	fs.StringVar(&o.serverCPU, "server-cpu", "0", "CPU list the server is pinned to (taskset -c); empty: no pinning (the default with -nodes)")
+	fs.StringVar(&o.loadCPU, "load-cpu", "1", "CPU list the load tool is pinned to (taskset -c); empty: no pinning (the default with -nodes)")
 	fs.StringVar(&o.secret, "secret", "bench-secret", "JWT_SECRET given to every server")
 	fs.StringVar(&o.apiKey, "api-key", "bench-key", "HERALD_API_KEY given to every server")
 	fs.StringVar(&o.heraldBin, "herald-bin", "", "herald binary to run (default: built from ./cmd/herald)")
@@ -89,6 +96,10 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.baseline, "baseline", "herald", "server the ratios are to (the first one measured when it was not)")
 	fs.StringVar(&o.databaseURL, "database-url", os.Getenv("DATABASE_URL"),
 		"PostgreSQL URL given to herald only, as DATABASE_URL (env DATABASE_URL); empty: the SQLite store. Use a fresh database or schema (?search_path=name) per run")
+	fs.IntVar(&o.nodes, "nodes", 0, "cluster mode: run each server as this many nodes on a Redis of its own (herald also on a fresh PostgreSQL database); servers: "+strings.Join(clusterKinds, ", ")+"; 0: one server each")
+	fs.StringVar(&o.pgURL, "pg-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "cluster mode: PostgreSQL server on which a fresh database is created for herald's nodes and dropped after")
+	fs.StringVar(&o.serverCPU, "server-cpus", "0", "the same as -server-cpu")
+	fs.StringVar(&o.loadCPU, "tool-cpus", "1", "the same as -load-cpu")
 	fs.BoolVar(&o.keepLogs, "keep-logs", false, "keep the temporary directory with the servers' logs")
 	fs.BoolVar(&o.json, "json", false, "print every result as JSON instead of the table")
 	if err := fs.Parse(args); err != nil {
@@ -99,6 +110,20 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("give one scenario")
 	}
 	o.scenario = fs.Arg(0)
+	if o.nodes < 0 || o.nodes > 16 {
+		return o, errors.New("-nodes must be in 0..16")
+	}
+	if o.nodes > 0 {
+		// Several nodes are not pinned to one core unless asked to.
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["server-cpu"] && !set["server-cpus"] {
+			o.serverCPU = ""
+		}
+		if !set["load-cpu"] && !set["tool-cpus"] {
+			o.loadCPU = ""
+		}
+	}
 	for s := range strings.SplitSeq(servers, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			o.servers = append(o.servers, s)
@@ -129,6 +154,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	raiseFileLimit()
 	root, err := repoRoot()
 	if err != nil {
 		return err
@@ -158,10 +184,14 @@ func run(ctx context.Context, args []string) error {
 		if runs[kind]++; runs[kind] > 1 {
 			name += "#" + strconv.Itoa(runs[kind])
 		}
-		s := &server{kind: kind, name: name, env: []string{
-			"PORT=" + strconv.Itoa(o.port+i), "JWT_SECRET=" + o.secret, "HERALD_API_KEY=" + o.apiKey,
-		}}
+		s := &server{kind: kind, name: name, env: []string{"JWT_SECRET=" + o.secret, "HERALD_API_KEY=" + o.apiKey}}
+		if o.nodes == 0 {
+			s.env = append(s.env, "PORT="+strconv.Itoa(o.port+i))
+		}
 		prepare(ctx, root, tmp, o, s)
+		if o.nodes > 0 && s.skip == "" && !slices.Contains(clusterKinds, kind) {
+			s.skip = "no cluster mode (-nodes): only " + strings.Join(clusterKinds, ", ")
+		}
 		if s.skip != "" {
 			fmt.Fprintf(os.Stderr, "skipping %s: %s\n", name, s.skip)
 		}
@@ -173,7 +203,12 @@ func run(ctx context.Context, args []string) error {
 		if s.skip != "" || ctx.Err() != nil {
 			continue
 		}
-		res, err := measure(ctx, root, tmp, load, o, s, o.port+i)
+		var res *bench.Result
+		if o.nodes > 0 {
+			res, err = measureCluster(ctx, root, tmp, load, o, s, o.port+i*o.nodes)
+		} else {
+			res, err = measure(ctx, root, tmp, load, o, s, o.port+i)
+		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v (log: %s)\n", s.name, err, s.logf)
 			if res == nil {
@@ -245,7 +280,10 @@ func prepare(ctx context.Context, root, tmp string, o options, s *server) {
 		if s.kind == "herald-nopresence" {
 			s.cmd = append(s.cmd, "--presence=false")
 		}
-		s.env = append(s.env, "CORS_ORIGIN=http://localhost:3000", "DATABASE_URL="+o.databaseURL)
+		s.env = append(s.env, "CORS_ORIGIN=http://localhost:3000")
+		if o.nodes == 0 {
+			s.env = append(s.env, "DATABASE_URL="+o.databaseURL)
+		}
 	case "floor":
 		bin := filepath.Join(tmp, "floor")
 		if err := sh(ctx, root, nil, "go", "build", "-o", bin, "./bench/reference/floor"); err != nil {
@@ -312,6 +350,11 @@ func measure(ctx context.Context, root, tmp, load string, o options, s *server, 
 
 	args := append([]string{o.scenario, "-url", base, "-label", s.name, "-server-pid", strconv.Itoa(cmd.Process.Pid),
 		"-secret", o.secret, "-api-key", o.apiKey, "-json"}, o.loadArgs...)
+	return runLoad(ctx, load, o, args)
+}
+
+// runLoad runs the load tool (pinned to -load-cpu) and reads its JSON result.
+func runLoad(ctx context.Context, load string, o options, args []string) (*bench.Result, error) {
 	lc := exec.CommandContext(ctx, load, args...)
 	if o.loadCPU != "" {
 		lc = exec.CommandContext(ctx, "taskset", append([]string{"-c", o.loadCPU, load}, args...)...)
@@ -360,10 +403,12 @@ func stopServer(cmd *exec.Cmd) {
 	syscall.Kill(pgid, syscall.SIGKILL)
 }
 
-// withoutDatabaseURL drops DATABASE_URL from env: only herald gets it, from
-// the -database-url flag.
+// withoutDatabaseURL drops DATABASE_URL and REDIS_URL from env: only herald gets the first, from
+// the -database-url flag, and the second only in cluster mode (-nodes), from the Redis it starts.
 func withoutDatabaseURL(env []string) []string {
-	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "DATABASE_URL=") })
+	return slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		return strings.HasPrefix(kv, "DATABASE_URL=") || strings.HasPrefix(kv, "REDIS_URL=")
+	})
 }
 
 func sh(ctx context.Context, dir string, env []string, name string, args ...string) error {
@@ -471,6 +516,43 @@ func rows(scenario string) []row {
 	)
 }
 
+// clusterRows are the messages the nodes received from each other (over Redis) per delivered event:
+// all nodes added up, and the node that received the most.
+func clusterRows(scenario string) []row {
+	get := func(r *bench.Result) *bench.RecvResult {
+		if scenario == "fanout" {
+			if r.Fanout != nil {
+				return r.Fanout.Recv
+			}
+			return nil
+		}
+		if st, ok := lastStep(r); ok {
+			return st.Recv
+		}
+		return nil
+	}
+	return []row{
+		{"nodes' messages received per event", "", func(r *bench.Result) (float64, bool) {
+			rr := get(r)
+			return perEvent(rr), rr != nil
+		}},
+		{"one node's most received per event", "", func(r *bench.Result) (float64, bool) {
+			rr := get(r)
+			if rr == nil || len(rr.PerNodeEv) == 0 {
+				return 0, false
+			}
+			return slices.Max(rr.PerNodeEv), true
+		}},
+	}
+}
+
+func perEvent(rr *bench.RecvResult) float64 {
+	if rr == nil {
+		return 0
+	}
+	return rr.PerEvent
+}
+
 func srv(f func(*bench.ServerResult) float64) func(*bench.Result) (float64, bool) {
 	return func(r *bench.Result) (float64, bool) {
 		if r.Server == nil {
@@ -533,8 +615,18 @@ func printTable(w io.Writer, o options, servers []*server, results map[string]*b
 		}
 	}
 	fmt.Fprintln(tw)
-	for _, rw := range rows(o.scenario) {
+	rs := rows(o.scenario)
+	if o.nodes > 0 {
+		rs = append(rs, clusterRows(o.scenario)...)
+	}
+	for _, rw := range rs {
 		label := rw.name
+		if o.nodes > 0 {
+			// The servers' figures are every node's and Redis's, added up.
+			label = strings.Replace(label, "server CPU", "servers+Redis CPU", 1)
+			label = strings.Replace(label, "RSS", "RSS, all nodes+Redis,", 1)
+			label = strings.Replace(label, "memory per conn", "memory per conn, all nodes+Redis", 1)
+		}
 		if rw.unit != "" {
 			label += " (" + rw.unit + ")"
 		}
@@ -582,6 +674,8 @@ func num(v float64) string {
 		return strconv.FormatInt(int64(v), 10)
 	case v >= 100:
 		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v > 0 && v < 0.1:
+		return strconv.FormatFloat(v, 'g', 3, 64) // messages per event of a broadcast: 0.005
 	default:
 		return strconv.FormatFloat(v, 'f', 2, 64)
 	}

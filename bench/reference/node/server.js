@@ -1,6 +1,12 @@
 // Reference server for herald's benchmarks: the seed's NestJS gateway reduced to plain socket.io v4.
 // Same contract as herald: JWT (HS256) from handshake.auth.token or ?token=, room user:<sub>,
 // `authenticated` on connect, and the backend HTTP API POST /v1/emit and GET /v1/stats.
+//
+// With REDIS_URL set, several of these processes form one cluster the standard way socket.io users
+// scale: @socket.io/redis-adapter over the `redis` client (a pub client and its duplicate for sub).
+// GET /metrics then says how many messages this process received from Redis
+// (redis_adapter_messages_received_total: every message of the adapter's subscriptions, its own
+// broadcasts echoed back included), to compare with herald_cluster_messages_received_total.
 'use strict';
 
 const http = require('node:http');
@@ -11,6 +17,12 @@ const port = Number(process.env.PORT || 3000);
 const secret = process.env.JWT_SECRET || 'dev-secret';
 const apiKey = process.env.HERALD_API_KEY || '';
 const maxBody = 1 << 20;
+const redisURL = process.env.REDIS_URL || '';
+
+// redisReceived counts the messages the adapter's sub client handed to this process: broadcasts
+// (onmessage, every node's, this one's echoed back included) and requests between nodes (onrequest).
+let redisReceived = 0;
+let redisClients = [];
 
 const httpServer = http.createServer(handleAPI);
 const io = new Server(httpServer, {
@@ -18,6 +30,24 @@ const io = new Server(httpServer, {
   transports: ['websocket', 'polling'],
   cors: { origin: (process.env.CORS_ORIGIN || 'http://localhost:3000,http://localhost:5173').split(','), credentials: true },
 });
+
+if (redisURL) {
+  const { createAdapter, RedisAdapter } = require('@socket.io/redis-adapter');
+  const { createClient } = require('redis');
+  // The adapter binds these two at construction: counting is wrapped around them before it exists.
+  for (const name of ['onmessage', 'onrequest']) {
+    const orig = RedisAdapter.prototype[name];
+    RedisAdapter.prototype[name] = function (...args) {
+      redisReceived++;
+      return orig.apply(this, args);
+    };
+  }
+  const pub = createClient({ url: redisURL });
+  const sub = pub.duplicate();
+  for (const c of [pub, sub]) c.on('error', (err) => console.error('redis:', err.message));
+  redisClients = [pub, sub];
+  io.adapter(createAdapter(pub, sub));
+}
 
 // userSockets counts the sockets of each connected user, for /v1/stats.
 const userSockets = new Map();
@@ -59,7 +89,14 @@ function handleAPI(req, res) {
     if (!authorized(req)) return reply(res, 401, { error: { code: 'unauthorized', message: 'bad API key' } });
     let sockets = 0;
     for (const n of userSockets.values()) sockets += n;
-    return reply(res, 200, { connectedUsers: userSockets.size, sockets });
+    return reply(res, 200, { connectedUsers: userSockets.size, sockets, redisMessagesReceived: redisReceived });
+  }
+  if (req.url === '/metrics' && req.method === 'GET') {
+    const text = '# HELP redis_adapter_messages_received_total Messages this process received from Redis (adapter broadcasts and requests, its own echoes included).\n' +
+      '# TYPE redis_adapter_messages_received_total counter\n' +
+      `redis_adapter_messages_received_total ${redisReceived}\n`;
+    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4', 'Content-Length': Buffer.byteLength(text) });
+    return res.end(text);
   }
   if (req.url === '/v1/emit' && req.method === 'POST') {
     if (!authorized(req)) return reply(res, 401, { error: { code: 'unauthorized', message: 'bad API key' } });
@@ -114,6 +151,22 @@ function reply(res, status, body) {
   res.end(data);
 }
 
-httpServer.listen(port, () => console.log(`node reference listening on :${port}`));
-process.on('SIGTERM', () => io.close(() => process.exit(0)));
-process.on('SIGINT', () => io.close(() => process.exit(0)));
+// start listens once the Redis clients (if any) are connected, so that a ready server is a cluster member.
+async function start() {
+  await Promise.all(redisClients.map((c) => c.connect()));
+  httpServer.listen(port, () => console.log(`node reference listening on :${port}${redisURL ? ' (redis adapter)' : ''}`));
+}
+
+function stop() {
+  io.close(() => {
+    Promise.allSettled(redisClients.map((c) => c.quit())).then(() => process.exit(0));
+  });
+  setTimeout(() => process.exit(0), 5000).unref();
+}
+
+start().catch((err) => {
+  console.error('start:', err.message);
+  process.exit(1);
+});
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
