@@ -88,6 +88,20 @@ describe("socket.io Redis emitter", { skip: REDIS_SERVER && PG ? false : "needs 
     assert.deepEqual(got(q1, "multi"), [], "excepted");
   });
 
+  it("a socket's id is a room of its tenant's key only", async (t) => {
+    const u = uid("sid");
+    const [s1, s2, other] = await Promise.all([connect(t, A, WEBSOCKET, token(u)), connect(t, B, WEBSOCKET, token(u)), connect(t, B, WEBSOCKET, token(uid("x"), { tenant: "acme" }))]);
+    plain.to(s2.id).emit("direct", 1);
+    acme.to(s1.id).emit("direct", "acme"); // another tenant's socket: nothing
+    plain.to(`user:${u}`).except(s1.id).emit("but", 1);
+    acme.to(other.id).emit("direct", "own");
+    assert.equal(await s2.inbox.take("direct"), 1);
+    await s2.inbox.take("but");
+    assert.equal(await other.inbox.take("direct"), "own");
+    await delay(QUIET_MS);
+    assert.deepEqual([got(s1, "direct"), got(s1, "but"), got(s2, "direct")], [[], [], [[1]]]);
+  });
+
   it("binary arguments arrive as binary", async (t) => {
     const u = uid("bin");
     const s = await connect(t, B, WEBSOCKET, token(u));
