@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"herald/cluster"
+	"herald/emitter"
 	"herald/gateway"
 	"herald/socketio"
 )
@@ -20,6 +21,7 @@ type clusterNode struct {
 	rdb     *redis.Client
 	node    *cluster.Node
 	gateway atomic.Pointer[gateway.Gateway]
+	emitter *emitter.Subscriber // nil without --redis-emitter-key
 }
 
 // newClusterNode joins the cluster of cfg.RedisURL (checked by parseServe).
@@ -53,12 +55,16 @@ func newClusterNode(cfg serveConfig, reg prometheus.Registerer, log *slog.Logger
 			Help: "Messages from other nodes that reached this node over Redis (broadcasts and presence transitions)."},
 			func() float64 { return float64(c.node.Stats().Received) }),
 	)
+	c.startEmitter(cfg, reg, log)
 	return c
 }
 
 // close leaves the cluster (after the sockets are closed): this node's
 // users leave presence, its lease goes; then the Redis client closes.
 func (c *clusterNode) close(ctx context.Context, log *slog.Logger) {
+	if c.emitter != nil {
+		c.emitter.Close()
+	}
 	if err := c.node.Close(ctx); err != nil {
 		log.Warn("leaving the cluster", "err", err)
 	}

@@ -25,6 +25,7 @@ import (
 
 	"herald"
 	"herald/auth"
+	"herald/emitter"
 	"herald/engineio"
 	"herald/gateway"
 	"herald/httpapi"
@@ -48,6 +49,7 @@ type serveConfig struct {
 	RedisURL        string
 	AdvertiseAddr   string
 	ClusterLease    time.Duration
+	EmitterKeys     []emitter.Key
 	Dev             bool
 	Presence        bool
 	PresenceGrace   time.Duration
@@ -96,6 +98,7 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.IntVar(&c.MaxUnauthPerIP, "max-unauthenticated-per-ip", 64, "most connections of one source IP that have not authenticated yet; 0 means no bound")
 	fs.BoolVar(&c.BlockingReads, "blocking-reads", false, "read each websocket from its own goroutine instead of epoll (for measurements)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	emitterKeys := emitterFlag(fs)
 	c.Identity.register(fs)
 	c.Limits.register(fs)
 	proxies := fs.String("trusted-proxies", env("HERALD_TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For gives the client address of per-address limits and logs; empty trusts nobody (env HERALD_TRUSTED_PROXIES)")
@@ -123,6 +126,13 @@ func parseServe(args []string) (serveConfig, error) {
 	}
 	if c.RedisURL != "" && c.DatabaseURL == "" {
 		return c, errors.New("serve: REDIS_URL (cluster mode) needs DATABASE_URL: every node must share one PostgreSQL store (the SQLite file is one node's)")
+	}
+	var err error
+	if c.EmitterKeys, err = emitterKeys(); err != nil {
+		return c, fmt.Errorf("serve: %w", err)
+	}
+	if len(c.EmitterKeys) > 0 && c.RedisURL == "" {
+		return c, errors.New("serve: --redis-emitter-key needs REDIS_URL (cluster mode; one node is a cluster too)")
 	}
 	if c.RedisURL != "" {
 		if _, err := redis.ParseURL(c.RedisURL); err != nil {

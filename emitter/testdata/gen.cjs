@@ -1,0 +1,16 @@
+const { Emitter } = require("@socket.io/redis-emitter");
+const out = [];
+let name = "";
+const client = { publish(channel, msg) { out.push({ name, channel, hex: Buffer.from(msg).toString("hex") }); } };
+const e = new Emitter(client);
+name = "user"; e.to("user:42").emit("hello", { a: 1, b: "x" }, 2, "three");
+name = "all"; e.emit("news", { text: "é\"\\\n", n: -5, f: 1.5, big: 2 ** 40, nil: null, t: true, arr: [1, [2, {}]] });
+name = "rooms"; e.to("room-a").to("room-b").except("user:7").volatile.emit("multi", "x");
+name = "binary"; e.to("user:1").emit("bin", Buffer.from([1, 2, 3]), { nested: Buffer.from([4]) });
+name = "date"; e.emit("date", new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 678)));
+name = "admin"; e.of("/admin").emit("x", 1);
+name = "join"; e.to("user:42").socketsJoin("room-a");
+name = "leave"; e.except("user:1").socketsLeave(["room-a", "room-b"]);
+name = "disconnect"; e.to("room-a").disconnectSockets(true);
+name = "ssemit"; e.serverSideEmit("ping", 1);
+console.log(JSON.stringify(out, null, 1));
