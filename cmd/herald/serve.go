@@ -127,7 +127,6 @@ func parseServe(args []string) (serveConfig, error) {
 	if c.RedisURL != "" && c.DatabaseURL == "" {
 		return c, errors.New("serve: REDIS_URL (cluster mode) needs DATABASE_URL: every node must share one PostgreSQL store (the SQLite file is one node's)")
 	}
-	var err error
 	if c.EmitterKeys, err = emitterKeys(); err != nil {
 		return c, fmt.Errorf("serve: %w", err)
 	}
