@@ -6,55 +6,12 @@
 // The tests run in order on the same cluster: node A dies (kill -9) in the
 // fourth, Redis restarts in the fifth.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { WEBSOCKET, api, connect, notify, startHerald, tempDB, token, uid, waitFor } from "./harness.mjs";
+import { REDIS_SERVER, freePort, startRedis } from "./redis.mjs";
 
-const REDIS_SERVER = process.env.HERALD_E2E_REDIS_SERVER ?? "";
 const LEASE_MS = 1500; // --cluster-lease: a dead node is gone within ~4/3 of it
 const BOUND_MS = 4 * LEASE_MS; // what "within the lease bound" waits for, with slack
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-// startRedis runs redis-server on port with nothing persisted, and
-// resolves once it accepts connections.
-async function startRedis(port) {
-  const proc = spawn(REDIS_SERVER, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const killOnExit = () => proc.kill("SIGKILL");
-  process.on("exit", killOnExit);
-  const exited = new Promise((resolve) => proc.on("exit", () => (process.off("exit", killOnExit), resolve())));
-  let out = "";
-  proc.stdout.setEncoding("utf8");
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start within 10s:\n${out}`)), 10000);
-    proc.stdout.on("data", (c) => {
-      out += c;
-      if (/Ready to accept connections/.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    exited.then(() => reject(new Error(`redis-server exited:\n${out}`)));
-  });
-  return {
-    async stop() {
-      proc.kill("SIGKILL");
-      await exited;
-    },
-  };
-}
 
 // metric reads one unlabelled counter of a node's /metrics.
 async function metric(node, name) {
