@@ -219,6 +219,9 @@ func (f *Forwarder) ServeForward(w http.ResponseWriter, r *http.Request, sid str
 	ctx := context.WithValue(context.WithValue(r.Context(), targetKey{}, &url.URL{Scheme: "http", Host: addr}), failureKey{}, fl)
 	f.proxy.ServeHTTP(w, r.WithContext(ctx))
 	if fl.failed {
+		if r.Context().Err() != nil {
+			return true // the client went away: nobody to answer
+		}
 		f.unreachable.Add(1)
 		return false
 	}
