@@ -1,11 +1,17 @@
 package engineio_test
 
 import (
+	"bytes"
+	"context"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 
 	"herald/engineio"
 )
@@ -66,5 +72,76 @@ func TestNewIDAndForwardHooks(t *testing.T) {
 	}
 	if n := offered.Load(); n != 2 {
 		t.Fatalf("offered %d times, want 2", n)
+	}
+}
+
+// A Writer made while its session is on long-polling (as a socket born on
+// polling keeps it) becomes Ready once the session upgraded, and its holds
+// carry over; before that it sends on the polling queue.
+func TestWriterOfPollingSessionAfterUpgrade(t *testing.T) {
+	_, ev, base := newServer(t, engineio.Options{})
+	res, err := http.Get(base + "/?EIO=4&transport=polling")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	sid := string(open[bytes.Index(open, []byte(`"sid":"`))+7:])
+	sid = sid[:strings.IndexByte(sid, '"')]
+	ev.mu.Lock()
+	s := ev.sessions[0]
+	ev.mu.Unlock()
+
+	w, ok := s.Writer()
+	if ok || !w.Valid() || w.Ready() {
+		t.Fatalf("on polling: ok %v, valid %v, ready %v; want a valid writer, not ready", ok, w.Valid(), w.Ready())
+	}
+	if err := w.SendAll([]*engineio.Message{engineio.NewTextMessageString("polled")}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = http.Get(base + "/?EIO=4&transport=polling&sid=" + sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(got) != "4polled" {
+		t.Fatalf("poll got %q", got)
+	}
+	w.Hold()
+
+	c, br, _, err := ws.Dial(context.Background(), "ws"+strings.TrimPrefix(base, "http")+"/?EIO=4&transport=websocket&sid="+sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var conn net.Conn = c
+	if br != nil {
+		conn = bufferedConn{c, br}
+	}
+	wsutil.WriteClientText(conn, []byte("2probe"))
+	if p, err := wsutil.ReadServerText(conn); err != nil || string(p) != "3probe" {
+		t.Fatalf("probe: %q %v", p, err)
+	}
+	wsutil.WriteClientText(conn, []byte("5"))
+	waitFor(t, "the upgrade", func() bool { return s.Transport() == "websocket" })
+	if w.Ready() {
+		t.Fatal("ready while held")
+	}
+	w.Release()
+	if !w.Ready() {
+		t.Fatal("not ready after the upgrade")
+	}
+	if err := w.SendAll([]*engineio.Message{engineio.NewTextMessageString("a"), engineio.NewTextMessageString("b")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"4a", "4b"} {
+		p, err := wsutil.ReadServerText(conn)
+		for err == nil && string(p) == "6" { // a noop may come first
+			p, err = wsutil.ReadServerText(conn)
+		}
+		if err != nil || string(p) != want {
+			t.Fatalf("over the websocket %q %v, want %q", p, err, want)
+		}
 	}
 }
