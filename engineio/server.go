@@ -59,6 +59,16 @@ type Options struct {
 	OnSession func(s *Session, r *http.Request) Handler
 	// Logger receives connection-level errors. Nil means slog.Default().
 	Logger *slog.Logger
+	// NewID, if set, makes the id of each new session (say, one that names
+	// this node, for Forward); it must be unguessable, unique, and of the
+	// characters [A-Za-z0-9_-]. Nil means 20 random such characters.
+	NewID func() string
+	// Forward, if set, is offered every request naming a sid this server
+	// does not hold, before anything else is done with it (CORS included:
+	// whoever answers applies its own); it returns true if it answered the
+	// request (say, by proxying it to the node that holds the session),
+	// false to have the server answer "Session ID unknown" as usual.
+	Forward func(w http.ResponseWriter, r *http.Request, sid string) bool
 }
 
 // Server serves Engine.IO sessions. Mount it at its path, e.g.
@@ -113,6 +123,9 @@ func NewServer(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.NewID == nil {
+		opts.NewID = newID
+	}
 	tick := min(opts.PingInterval, opts.PingTimeout) / 8
 	tick = max(min(tick, 500*time.Millisecond), 5*time.Millisecond)
 	s := &Server{opts: opts, wheel: newWheel(tick, max(opts.PingInterval, opts.PingTimeout))}
@@ -156,6 +169,11 @@ func writeError(w http.ResponseWriter, code int) {
 
 // ServeHTTP handles handshakes, polling requests and websocket upgrades.
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	sid := q.Get("sid")
+	if sid != "" && srv.opts.Forward != nil && srv.lookup(sid) == nil && srv.opts.Forward(w, r, sid) {
+		return
+	}
 	if !srv.opts.CORS.apply(w, r) {
 		if r.Method == http.MethodOptions {
 			w.WriteHeader(http.StatusForbidden)
@@ -168,7 +186,6 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	q := r.URL.Query()
 	transport := q.Get("transport")
 	if (transport != "polling" || srv.opts.DisablePolling) && (transport != "websocket" || srv.opts.DisableWebsocket) {
 		writeError(w, errTransportUnknown)
@@ -183,7 +200,6 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errBadRequest)
 		return
 	}
-	sid := q.Get("sid")
 	if sid == "" {
 		srv.handshake(w, r, transport)
 		return
@@ -230,7 +246,7 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 			return
 		}
 	}
-	s := &Session{id: newID(), srv: srv, query: r.URL.RawQuery, remote: r.RemoteAddr, hbSlot: -1}
+	s := &Session{id: srv.opts.NewID(), srv: srv, query: r.URL.RawQuery, remote: r.RemoteAddr, hbSlot: -1}
 	open := srv.openPacket(s.id, transport)
 	if transport == "websocket" {
 		c, initial, ok := srv.accept(w, r, s)
@@ -254,7 +270,7 @@ func (srv *Server) handshake(w http.ResponseWriter, r *http.Request, transport s
 // websocket transport; r is the handshake request given to OnSession. It
 // returns once the session is registered; the session ends when nc does.
 func (srv *Server) ServeConn(nc net.Conn, r *http.Request) *Session {
-	s := &Session{id: newID(), srv: srv, query: r.URL.RawQuery, remote: r.RemoteAddr, hbSlot: -1}
+	s := &Session{id: srv.opts.NewID(), srv: srv, query: r.URL.RawQuery, remote: r.RemoteAddr, hbSlot: -1}
 	c := srv.newWSConn(s, nc)
 	s.ws.Store(c)
 	srv.register(s, r)

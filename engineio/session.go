@@ -51,7 +51,8 @@ type Session struct {
 	query   string // raw query of the handshake, parsed on demand
 	remote  string
 
-	ws atomic.Pointer[wsConn] // set once the session is on websocket
+	ws    atomic.Pointer[wsConn] // set once the session is on websocket
+	holds atomic.Int32           // see Writer.Hold: of a Writer made while on polling
 
 	mu     sync.Mutex // guards the fields below
 	state  sessionState
@@ -129,7 +130,7 @@ func (s *Session) Send(m *Message) error {
 // SendAll queues several messages, in order, as one unit for the transport.
 func (s *Session) SendAll(ms []*Message) error {
 	if c := s.ws.Load(); c != nil {
-		return Writer{c}.SendAll(ms)
+		return Writer{c: c}.SendAll(ms)
 	}
 	for _, m := range ms {
 		if err := s.Send(m); err != nil {

@@ -79,42 +79,70 @@ type wsConn struct {
 // Writer is the websocket of a session, for a broadcaster that writes the
 // same messages to many sessions: it reaches the connection without going
 // through the Session, so that each receiver costs one object's memory.
-// The zero Writer is not valid; a session on long-polling has none.
-type Writer struct{ c *wsConn }
+// A Writer made while the session was on long-polling holds the session
+// instead and finds its websocket once it upgraded, so that a socket born
+// on polling takes the same direct path after the upgrade (at the cost of
+// one more object read per write). The zero Writer is not valid.
+type Writer struct {
+	c *wsConn  // the session's websocket, if it had one when w was made
+	s *Session // else the session
+}
 
-// Writer returns the session's websocket writer, valid for the session's
-// whole life: a session on websocket never goes back to polling. ok is
-// false while the session is on long-polling.
+// Writer returns the session's writer, valid for the session's whole life:
+// a session on websocket never goes back to polling. ok is false while the
+// session is on long-polling; w is valid then too, but not Ready until the
+// session upgraded.
 func (s *Session) Writer() (w Writer, ok bool) {
-	c := s.ws.Load()
-	return Writer{c}, c != nil
+	if c := s.ws.Load(); c != nil {
+		return Writer{c: c}, true
+	}
+	return Writer{s: s}, false
 }
 
 // Valid reports whether w is a session's writer.
-func (w Writer) Valid() bool { return w.c != nil }
+func (w Writer) Valid() bool { return w.c != nil || w.s != nil }
 
 // SendAll is Session.SendAll on the websocket: it writes or queues ms, in
-// order, and returns at once, with the same errors.
+// order, and returns at once, with the same errors. On a session still on
+// long-polling it is Session.SendAll.
 func (w Writer) SendAll(ms []*Message) error {
+	c := w.c
+	if c == nil {
+		if c = w.s.ws.Load(); c == nil {
+			return w.s.SendAll(ms)
+		}
+	}
 	switch len(ms) {
 	case 0:
 		return nil
 	case 1:
-		return w.c.write(ms[0].Frame())
+		return c.write(ms[0].Frame())
 	}
-	return w.c.writeFrames(ms)
+	return c.writeFrames(ms)
 }
 
 // Hold and Release count the holds a layer above puts on the writer (a
 // paused socket of package socketio, whose packets must take that layer's
 // path). The writer itself ignores them: they only spare a broadcaster a
 // look at another object, see Ready.
-func (w Writer) Hold()    { w.c.holds.Add(1) }
-func (w Writer) Release() { w.c.holds.Add(-1) }
+func (w Writer) Hold()    { w.holds().Add(1) }
+func (w Writer) Release() { w.holds().Add(-1) }
 
-// Ready reports whether w is valid and has no hold: a broadcaster may send
-// to it directly.
-func (w Writer) Ready() bool { return w.c != nil && w.c.holds.Load() == 0 }
+func (w Writer) holds() *atomic.Int32 {
+	if w.c != nil {
+		return &w.c.holds
+	}
+	return &w.s.holds
+}
+
+// Ready reports whether w is valid, on websocket and has no hold: a
+// broadcaster may send to it directly.
+func (w Writer) Ready() bool {
+	if w.c != nil {
+		return w.c.holds.Load() == 0
+	}
+	return w.s != nil && w.s.holds.Load() == 0 && w.s.ws.Load() != nil
+}
 
 // start begins reading. initial holds bytes that arrived with the handshake.
 func (c *wsConn) start(initial []byte) {

@@ -10,6 +10,7 @@ import (
 
 	"herald/cluster"
 	"herald/emitter"
+	"herald/forward"
 	"herald/gateway"
 	"herald/socketio"
 )
@@ -57,6 +58,43 @@ func newClusterNode(cfg serveConfig, reg prometheus.Registerer, log *slog.Logger
 	)
 	c.startEmitter(cfg, reg, log)
 	return c
+}
+
+// newForwarder returns the forwarder of this node's sessions (see package
+// forward): sids name this node, requests for other nodes' sessions go to
+// the address in their lease. Its counters are
+// herald_forwarded_requests_total{outcome}. Only with --advertise-addr.
+func (c *clusterNode) newForwarder(cfg serveConfig, reg prometheus.Registerer) *forward.Forwarder {
+	fw, err := forward.New(forward.Options{
+		Tag: c.node.ID(),
+		Peers: func(ctx context.Context) (map[string]string, error) {
+			nodes, err := c.node.Nodes(ctx)
+			if err != nil {
+				return nil, err
+			}
+			m := make(map[string]string, len(nodes))
+			for _, n := range nodes {
+				m[n.ID] = n.Addr
+			}
+			return m, nil
+		},
+		// A long-poll waits up to the ping interval for its first byte.
+		ResponseHeaderTimeout: cfg.PingInterval + cfg.PingTimeout,
+	})
+	if err != nil {
+		panic(err) // a node id is always a valid tag
+	}
+	help := "Requests for a session of another node, by outcome: forwarded to the owner, owner_gone (no live lease), unreachable (dial or proxy error), loop (already forwarded; answered as unknown)."
+	for outcome, read := range map[string]func(forward.Stats) uint64{
+		forward.OutcomeForwarded:   func(s forward.Stats) uint64 { return s.Forwarded },
+		forward.OutcomeOwnerGone:   func(s forward.Stats) uint64 { return s.OwnerGone },
+		forward.OutcomeUnreachable: func(s forward.Stats) uint64 { return s.Unreachable },
+		forward.OutcomeLoop:        func(s forward.Stats) uint64 { return s.Loop },
+	} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_forwarded_requests_total", Help: help,
+			ConstLabels: prometheus.Labels{"outcome": outcome}}, func() float64 { return float64(read(fw.Stats())) }))
+	}
+	return fw
 }
 
 // close leaves the cluster (after the sockets are closed): this node's

@@ -48,6 +48,7 @@ type serveConfig struct {
 	DatabaseURL     string
 	RedisURL        string
 	AdvertiseAddr   string
+	Forwarding      bool // --advertise-addr given in cluster mode: requests for other nodes' sessions are forwarded
 	ClusterLease    time.Duration
 	EmitterKeys     []emitter.Key
 	Dev             bool
@@ -81,7 +82,7 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.StringVar(&c.DBPath, "db", "herald.db", "SQLite database file of the embedded store")
 	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL", ""), "PostgreSQL URL, for several nodes (env DATABASE_URL)")
 	fs.StringVar(&c.RedisURL, "redis-url", env("REDIS_URL", ""), "Redis URL: cluster mode, several nodes on one PostgreSQL (env REDIS_URL)")
-	fs.StringVar(&c.AdvertiseAddr, "advertise-addr", env("HERALD_ADVERTISE_ADDR", ""), "address other nodes and operators reach this node at, listed by GET /v1/nodes; empty means the listen address (env HERALD_ADVERTISE_ADDR)")
+	fs.StringVar(&c.AdvertiseAddr, "advertise-addr", env("HERALD_ADVERTISE_ADDR", ""), "host:port other nodes and operators reach this node at over plain HTTP, listed by GET /v1/nodes; required for forwarding polling requests between nodes (no sticky sessions); empty means the listen address, and no forwarding (env HERALD_ADVERTISE_ADDR)")
 	fs.DurationVar(&c.ClusterLease, "cluster-lease", 10*time.Second, "cluster mode: how long a node's lease lives without a refresh; a node that dies has its users offline and its counts gone within about 4/3 of it")
 	fs.BoolVar(&c.Dev, "dev", false, "development mode: make up a JWT secret and API key if unset and print a ready token")
 	fs.BoolVar(&c.Presence, "presence", true, "answer presence:subscribe: sockets get user:online / user:offline of the users they watch")
@@ -137,6 +138,12 @@ func parseServe(args []string) (serveConfig, error) {
 		if _, err := redis.ParseURL(c.RedisURL); err != nil {
 			return c, fmt.Errorf("serve: invalid REDIS_URL: %w", err)
 		}
+	}
+	if c.AdvertiseAddr != "" {
+		if h, p, err := net.SplitHostPort(c.AdvertiseAddr); err != nil || h == "" || p == "" {
+			return c, fmt.Errorf("serve: invalid --advertise-addr %q: want host:port", c.AdvertiseAddr)
+		}
+		c.Forwarding = c.RedisURL != ""
 	}
 	return c, nil
 }
@@ -336,6 +343,12 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 	if cfg.RedisURL != "" {
 		cn = newClusterNode(cfg, reg, log)
 		ioOpts.NewAdapter = cn.node.NewAdapter
+		if cfg.Forwarding {
+			fw := cn.newForwarder(cfg, reg)
+			ioOpts.Engine.NewID, ioOpts.Engine.Forward = fw.NewSID, fw.ServeForward
+		} else {
+			log.Warn("cluster mode without --advertise-addr: polling clients need sticky sessions")
+		}
 	}
 	io := socketio.NewServer(ioOpts)
 	var gw *gateway.Gateway

@@ -7,7 +7,8 @@
 // fourth, Redis restarts in the fifth.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { REDIS_SERVER, WEBSOCKET, api, connect, freePort, notify, startHerald, startRedis, tempDB, token, uid, waitFor } from "./harness.mjs";
+import { WEBSOCKET, api, connect, notify, startHerald, tempDB, token, uid, waitFor } from "./harness.mjs";
+import { REDIS_SERVER, freePort, startRedis } from "./redis.mjs";
 
 const LEASE_MS = 1500; // --cluster-lease: a dead node is gone within ~4/3 of it
 const BOUND_MS = 4 * LEASE_MS; // what "within the lease bound" waits for, with slack

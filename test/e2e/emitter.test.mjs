@@ -9,7 +9,8 @@ import { after, before, describe, it } from "node:test";
 import { Emitter } from "@socket.io/redis-emitter";
 import { encode } from "notepack.io";
 import { createClient } from "redis";
-import { PG, REDIS_SERVER, WEBSOCKET, DEFAULT, connect, delay, freePort, startHerald, startRedis, tempDB, token, uid, waitFor } from "./harness.mjs";
+import { PG, WEBSOCKET, DEFAULT, connect, delay, startHerald, tempDB, token, uid, waitFor } from "./harness.mjs";
+import { REDIS_SERVER, freePort, startRedis } from "./redis.mjs";
 
 const QUIET_MS = 400; // how long "nothing more arrives" waits
 

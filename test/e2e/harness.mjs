@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import { spawn, execFile } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
@@ -567,51 +566,4 @@ export function assertFailure(res, code) {
   assertKeys(res.error, ["code", "message"], "ack.error");
   assert.equal(res.error.code, code, `ack error ${JSON.stringify(res.error)}`);
   assert.ok(res.error.message.length > 0);
-}
-
-// REDIS_SERVER is the path of redis-server, handed over by the Go tests
-// that run the files needing a Redis of their own (TestE2ECluster,
-// TestE2EEmitter); empty otherwise.
-export const REDIS_SERVER = process.env.HERALD_E2E_REDIS_SERVER ?? "";
-
-// freePort returns a loopback TCP port that was free a moment ago.
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-// startRedis runs redis-server on port with nothing persisted, and
-// resolves once it accepts connections.
-export async function startRedis(port) {
-  const proc = spawn(REDIS_SERVER, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const killOnExit = () => proc.kill("SIGKILL");
-  process.on("exit", killOnExit);
-  const exited = new Promise((resolve) => proc.on("exit", () => (process.off("exit", killOnExit), resolve())));
-  let out = "";
-  proc.stdout.setEncoding("utf8");
-  await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start within 10s:\n${out}`)), 10000);
-    proc.stdout.on("data", (c) => {
-      out += c;
-      if (/Ready to accept connections/.test(out)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    exited.then(() => reject(new Error(`redis-server exited:\n${out}`)));
-  });
-  return {
-    async stop() {
-      proc.kill("SIGKILL");
-      await exited;
-    },
-  };
 }
