@@ -61,6 +61,7 @@ type serveConfig struct {
 	IdleTimeout     time.Duration
 	BodyTimeout     time.Duration
 	MaxUnauthPerIP  int
+	Recovery        recoverySettings
 	Identity        identitySettings
 	Limits          limitSettings
 }
@@ -95,7 +96,11 @@ func parseServe(args []string) (serveConfig, error) {
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	c.Identity.register(fs)
 	c.Limits.register(fs)
+	recoveryWindow := c.Recovery.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := c.Recovery.check(*recoveryWindow); err != nil {
 		return c, err
 	}
 	if err := c.Limits.check(); err != nil {
@@ -313,6 +318,7 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 			BlockingReads: cfg.BlockingReads,
 		},
 		MaxPendingPerAddr: unauthBound(cfg.MaxUnauthPerIP),
+		Recovery:          cfg.Recovery.options(),
 		Logger:            log,
 	}
 	var cn *clusterNode
@@ -339,6 +345,7 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 		gcfg.Cluster = cn.node
 	}
 	gw = gateway.New(io, gcfg)
+	reg.MustRegister(recoveryCollectors(io)...)
 	api := httpapi.New(httpapi.Config{Gateway: gw, Verifier: verifier, APIKey: cfg.APIKey, Logger: log,
 		BackendRequestsPerSecond: cfg.Limits.APIRate, UserRequestsPerSecond: off(cfg.Limits.UserAPIRate), LimitObserver: m})
 
