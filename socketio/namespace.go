@@ -147,7 +147,7 @@ func (n *Namespace) connect(c *client, auth json.RawMessage) {
 	if cl != nil && cl.reason == "" {
 		var ended *parked
 		s.Pause() // live traffic waits for the missed frames
-		missed, s.recovered, ended = rec.restore(cl, func(sid string, rooms []string) bool {
+		missed, s.recovered, ended = rec.restore(cl, n.srv.writeBudget/2, func(sid string, rooms []string) bool {
 			s.id = sid // s is known to nobody yet
 			if !c.added(s) {
 				return false

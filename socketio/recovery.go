@@ -100,6 +100,10 @@ type recovery struct {
 	sessions map[string]*parked
 	expiries fifo[*parked]  // in park order, so in expiry order
 	held     map[string]int // rings named by parked sessions, and how many
+	// floor is the highest offset lost from a ring dropped early to keep
+	// the ring count under maxRings: a client behind it is not recovered.
+	floor    uint64
+	maxRings int
 
 	stop chan struct{}
 	done chan struct{}
@@ -114,6 +118,10 @@ type frame struct {
 	rings  []string
 	size   int
 }
+
+// ringOverhead is what a kept frame is counted for beyond its bytes: the
+// frame and its place in the rings.
+const ringOverhead = 128
 
 // ring is the recent frames of one room.
 type ring struct {
@@ -146,6 +154,9 @@ func newRecovery(opts RecoveryOptions) *recovery {
 	}
 	r := &recovery{opts: opts, now: time.Now, rings: make(map[string]*ring), sessions: make(map[string]*parked),
 		held: make(map[string]int), stop: make(chan struct{}), done: make(chan struct{})}
+	// A ring holds at least one frame of at least ringOverhead bytes, or
+	// none and only its loss: bound the latter as the former.
+	r.maxRings = max(opts.MaxBytes/ringOverhead, 1024)
 	var b [6]byte
 	rand.Read(b[:])
 	rand.Read(r.key[:])
@@ -198,9 +209,20 @@ func (r *recovery) expire() {
 			ended = append(ended, p)
 		}
 	}
+	// An empty ring is kept while its loss may matter to a socket that
+	// drops later (a frame in flight), then forgotten; past maxRings the
+	// loss moves to the floor.
+	crowded := len(r.rings) > r.maxRings
 	for name, g := range r.rings {
-		if g.frames.len() == 0 && r.held[name] == 0 && now.Sub(g.lastDrop) > 2*r.opts.Window {
+		if g.frames.len() > 0 || r.held[name] > 0 {
+			continue
+		}
+		if crowded || now.Sub(g.lastDrop) > 2*r.opts.Window {
+			if crowded {
+				r.floor = max(r.floor, g.lost)
+			}
 			delete(r.rings, name)
+			crowded = len(r.rings) > r.maxRings
 		}
 	}
 	r.mu.Unlock()
@@ -258,7 +280,7 @@ func (r *recovery) record(nsp *Namespace, e *Encoded, opts BroadcastOptions, liv
 	if len(rooms) == 0 {
 		rooms = []string{""}
 	}
-	f := &frame{off: off, e: oe, size: oe.size + 64, except: opts.Except}
+	f := &frame{off: off, e: oe, size: oe.size + ringOverhead, except: opts.Except}
 	now := r.now()
 	f.at = now
 	r.mu.Lock()
@@ -414,7 +436,7 @@ func (r *recovery) fail(reason string) {
 // fails if the client is gone, and the session stays. The missed frames
 // are returned in offset order. On a gap the session is dropped and
 // returned as ended, for OnExpire.
-func (r *recovery) restore(c *claim, join func(sid string, rooms []string) bool) (missed []*Encoded, ok bool, ended *parked) {
+func (r *recovery) restore(c *claim, maxBytes int, join func(sid string, rooms []string) bool) (missed []*Encoded, ok bool, ended *parked) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := c.p
@@ -429,15 +451,22 @@ func (r *recovery) restore(c *claim, join func(sid string, rooms []string) bool)
 	}
 	seen := map[uint64]bool{}
 	var fs []*frame
+	size := 0
+	gap := func() ([]*Encoded, bool, *parked) {
+		c.reason = RecoveryGap
+		r.unpark(p)
+		return nil, false, p
+	}
+	if r.floor > c.off {
+		return gap()
+	}
 	for _, name := range p.ringNames() {
 		g := r.rings[name]
 		if g == nil {
 			continue
 		}
 		if g.lost > c.off {
-			c.reason = RecoveryGap
-			r.unpark(p)
-			return nil, false, p
+			return gap()
 		}
 		for i := range g.frames.len() {
 			f := g.frames.at(i)
@@ -446,6 +475,9 @@ func (r *recovery) restore(c *claim, join func(sid string, rooms []string) bool)
 			}
 			seen[f.off] = true
 			fs = append(fs, f)
+			if size += f.e.size; size > maxBytes {
+				return gap()
+			}
 		}
 	}
 	if !join(p.sid, p.rooms) {

@@ -110,8 +110,31 @@ func TestRecoveryBudgets(t *testing.T) {
 	}
 }
 
+// Past maxRings, empty rings are forgotten early and their loss raises the
+// floor, under which nobody recovers.
+func TestRecoveryRingCount(t *testing.T) {
+	r, n, now := testRecovery(t, RecoveryOptions{MaxRoomBytes: 1})
+	r.maxRings = 3
+	var last uint64
+	for i := 0; i < 10; i++ {
+		last = r.record(n, event(t, "x"), BroadcastOptions{Rooms: []string{strings.Repeat("r", i+1)}}, always).off
+	}
+	*now = now.Add(time.Second)
+	r.expire()
+	if len(r.rings) > 3 || r.floor == 0 || r.floor > last {
+		t.Fatalf("%d rings, floor %d (last %d)", len(r.rings), r.floor, last)
+	}
+	r.park(parkedSocket(n, "s"), nil)
+	c := r.lookup(n, auth(r.pid(n, "s"), r.offset(r.floor-1)))
+	if _, ok, ended := r.restore(c, 1<<20, func(string, []string) bool { return true }); ok || ended == nil || c.reason != RecoveryGap {
+		t.Fatalf("behind the floor: ok %v reason %q", ok, c.reason)
+	}
+}
+
 // parkedSocket makes a closed socket of n with the given id, as park sees it.
-func parkedSocket(n *Namespace, id string) *Socket { return &Socket{id: id, nsp: n, data: "data-" + id} }
+func parkedSocket(n *Namespace, id string) *Socket {
+	return &Socket{id: id, nsp: n, data: "data-" + id}
+}
 
 func auth(pid, offset string) json.RawMessage {
 	b, _ := json.Marshal(map[string]string{"pid": pid, "offset": offset})
@@ -150,7 +173,7 @@ func TestRecoveryRestore(t *testing.T) {
 		t.Fatalf("claim %+v", c)
 	}
 	var joined []string
-	missed, ok, ended := r.restore(c, func(sid string, rooms []string) bool { joined = append([]string{sid}, rooms...); return true })
+	missed, ok, ended := r.restore(c, 1<<20, func(sid string, rooms []string) bool { joined = append([]string{sid}, rooms...); return true })
 	if !ok || ended != nil {
 		t.Fatalf("restore: %v %v %q", ok, ended, c.reason)
 	}
@@ -176,8 +199,20 @@ func TestRecoveryRestore(t *testing.T) {
 	r2.record(n2, event(t, "b"), BroadcastOptions{Rooms: []string{"room"}}, always)
 	r2.record(n2, event(t, "c"), BroadcastOptions{Rooms: []string{"room"}}, always)
 	c = r2.lookup(n2, auth(r2.pid(n2, "s"), r2.offset(first.off)))
-	if _, ok, ended := r2.restore(c, func(string, []string) bool { t.Fatal("joined across a gap"); return true }); ok || ended == nil || c.reason != RecoveryGap {
+	if _, ok, ended := r2.restore(c, 1<<20, func(string, []string) bool { t.Fatal("joined across a gap"); return true }); ok || ended == nil || c.reason != RecoveryGap {
 		t.Fatalf("gap: ok %v ended %v reason %q", ok, ended, c.reason)
+	}
+
+	// More missed than the client's write budget allows: a gap too.
+	r3, n3, _ := testRecovery(t, RecoveryOptions{})
+	first = r3.record(n3, event(t, "a"), BroadcastOptions{Rooms: []string{"room"}}, always)
+	r3.park(parkedSocket(n3, "s"), []string{"room"})
+	for i := 0; i < 10; i++ {
+		r3.record(n3, event(t, "b", strings.Repeat("x", 100)), BroadcastOptions{Rooms: []string{"room"}}, always)
+	}
+	c = r3.lookup(n3, auth(r3.pid(n3, "s"), r3.offset(first.off)))
+	if _, ok, _ := r3.restore(c, 500, func(string, []string) bool { return true }); ok || c.reason != RecoveryGap {
+		t.Fatalf("over the byte bound: ok %v reason %q", ok, c.reason)
 	}
 
 	// The table bound, and expiry with OnExpire.
