@@ -49,6 +49,8 @@ async function reconnect(s, mode) {
 const seqs = (s) => s.inbox.of("notification:new").map((d) => d.notification.seq);
 const named = (s, event, where = () => true) => s.inbox.all.filter((r) => r.event === event && where(r.data));
 
+const presenceOf = async (tenant, user) => (await api(server, "GET", `/v1/users/${user}/presence?tenantId=${tenant}`)).body;
+
 async function metric(srv, name) {
   const text = await (await fetch(srv.url + "/metrics")).text();
   const line = text.split("\n").find((l) => l.startsWith(name + " ") || l.startsWith(name + "{"));
@@ -75,6 +77,8 @@ describe("connection state recovery", { concurrency: true, timeout: 30000 }, () 
       // While it is down: notifications, an emit, data:updated, and the
       // watched peer coming online.
       await waitFor(async () => assert.equal((await metric(server, "herald_recovery_sessions")) >= 1, true));
+      // A parked session does not keep its user online past the grace.
+      await waitFor(async () => assert.deepEqual(await presenceOf(tenant, user), { userId: user, online: false, sockets: 0 }), GRACE_MS + 5000);
       const missed = [await notify(tenant, user, "m1"), await notify(tenant, user, "m2")];
       assert.equal((await api(server, "POST", "/v1/emit", { tenantId: tenant, userId: user, event: "custom:ping", data: { k: 1 } })).status, 202);
       assert.equal((await api(server, "POST", "/v1/emit", { tenantId: tenant, userId: user, event: "data:updated", data: { type: "order", data: { id: 7 } } })).status, 202);
@@ -84,6 +88,7 @@ describe("connection state recovery", { concurrency: true, timeout: 30000 }, () 
       await reconnect(s, mode);
       assert.equal(s.recovered, true, `recovered; ${s.inbox.summary()}`);
       assert.equal(s.id, id, "same socket id");
+      await waitFor(async () => assert.deepEqual(await presenceOf(tenant, user), { userId: user, online: true, sockets: 1 }));
       await waitFor(() => assert.deepEqual(seqs(s), [n1.seq, ...missed.map((n) => n.seq)]));
       const after = s.inbox.all.slice(s.inbox.all.findIndex((r) => r.data?.notification?.seq === n1.seq) + 1);
       const order = after.filter((r) => ["notification:new", "custom:ping", "data:updated", "user:online"].includes(r.event)).map((r) => r.event);
