@@ -157,6 +157,25 @@ describe("connection state recovery", { concurrency: true, timeout: 30000 }, () 
     assert.ok((await metric(short, 'herald_recovery_failed_total{reason="no_session"}')) >= 1, "failure counted by reason");
   });
 
+  it("a pid of another node is refused at once: a normal connect and the seq replay", async (t) => {
+    const tenant = uid("tenant");
+    const user = uid("moved");
+    const jwt = token(user, { tenant });
+    const s = opener(t, server, WEBSOCKET, jwt);
+    await connected(s, WEBSOCKET);
+    await s.inbox.take("authenticated");
+    await notify(tenant, user, "on A");
+    await s.inbox.take("notification:new");
+    await drop(s);
+    const n = await notify(tenant, user, "on B", short);
+    const b = open(t, short, WEBSOCKET, { auth: { token: jwt, pid: s._pid, offset: s._lastOffset, since: 0 } });
+    await connected(b, WEBSOCKET);
+    await b.inbox.take("authenticated");
+    assert.notEqual(b.id, s.id, "no recovery on another node");
+    assertNew(await b.inbox.take("notification:new"), n);
+    assert.ok((await metric(short, 'herald_recovery_failed_total{reason="other_node"}')) >= 1, "counted as other_node");
+  });
+
   it("another user's token with a stolen pid and offset does not recover; the owner still does", async (t) => {
     const tenant = uid("tenant");
     const victim = uid("victim");
