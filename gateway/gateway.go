@@ -158,6 +158,7 @@ func New(io *socketio.Server, cfg Config) *Gateway {
 	g.nsp.FilterEvents(g.limitEvents)
 	g.nsp.OnConnection(g.onConnection)
 	g.nsp.OnDisconnect(g.onDisconnect)
+	io.SetRecoveryHooks(g.recoveryHooks())
 	g.nsp.On(RequestMarkRead, g.onMarkReadEvent)
 	g.nsp.On(RequestMarkAllRead, g.onMarkAllRead)
 	g.nsp.On(RequestDelete, g.onDelete)
@@ -253,7 +254,7 @@ func (g *Gateway) onConnection(s *socketio.Socket) {
 	if !c.expiresAt.IsZero() {
 		g.expiry.set(c, c.expiresAt)
 	}
-	if c.since < 0 {
+	if c.since < 0 || s.Recovered() { // a recovered socket got what it missed
 		g.resume(s, k, -1)
 		return
 	}
@@ -321,7 +322,9 @@ func (g *Gateway) onDisconnect(s *socketio.Socket, reason string) {
 		return
 	}
 	g.expiry.remove(c)
-	g.unwatchAll(c)
+	if !s.Parked() { // else the watches wait for a recovery (recovery.go)
+		g.unwatchAll(c)
+	}
 	g.presence.remove(userKey{c.identity.TenantID, c.identity.UserID})
 	g.clusterRemove(userKey{c.identity.TenantID, c.identity.UserID})
 	g.seqDisconnected(userKey{c.identity.TenantID, c.identity.UserID})

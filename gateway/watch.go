@@ -175,9 +175,13 @@ func (g *Gateway) announcePresence(k userKey, online bool, to []*conn) {
 		return
 	}
 	g.obs.EventOut(event)
-	for _, w := range to {
-		w.socket.Send(e)
+	// Through the watchers' own rooms, so that with recovery on the event
+	// carries an offset and is kept for a watcher whose transport dropped.
+	rooms := make([]string, len(to))
+	for i, w := range to {
+		rooms[i] = w.socket.ID()
 	}
+	g.nsp.Adapter().Broadcast(e, socketio.BroadcastOptions{Rooms: rooms, Local: true})
 }
 
 // OnlineUsers returns those of the tenant's users that have a socket on

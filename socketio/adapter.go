@@ -205,7 +205,14 @@ func (a *MemoryAdapter) each(room string, fn func(*Socket, engineio.Writer)) {
 // once; each socket only queues a reference to the same bytes. A receiver
 // on websocket that is not paused is written through its writer alone
 // (what Socket.Send does first, without reading the Socket).
+//
+// With recovery on, an event without an ack id gets an offset as its last
+// argument (in the one shared encoding) and is kept for the rooms that
+// have a receiver or a parked session, before the receivers are collected.
 func (a *MemoryAdapter) Broadcast(e *Encoded, opts BroadcastOptions) {
+	if rec := a.nsp.srv.rec; rec != nil {
+		e = rec.record(a.nsp, e, opts, a.live)
+	}
 	p := targets.Get().(*[]target)
 	list := a.collect((*p)[:0], opts)
 	for _, t := range list {
@@ -218,6 +225,16 @@ func (a *MemoryAdapter) Broadcast(e *Encoded, opts BroadcastOptions) {
 	clear(list)
 	*p = list[:0]
 	targets.Put(p)
+}
+
+// live reports whether room has a local socket ("" is every socket).
+func (a *MemoryAdapter) live(room string) bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if room == "" {
+		return len(a.sockets) > 0
+	}
+	return len(a.rooms[room]) > 0 || a.nsp.Socket(room) != nil
 }
 
 func (a *MemoryAdapter) Close() {}

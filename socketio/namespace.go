@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"sync"
@@ -130,27 +131,89 @@ func (n *Namespace) Emit(event string, args ...any) error {
 func (n *Namespace) connect(c *client, auth json.RawMessage) {
 	s := &Socket{sess: c.sess, id: newSocketID(), nsp: n, client: c, auth: auth, issued: time.Now()}
 	s.w, _ = c.sess.Writer()
+	rec := n.srv.rec
+	var cl *claim
+	if rec != nil {
+		cl = rec.lookup(n, auth)
+	}
 	n.mu.RLock()
 	mws := n.middleware
 	n.mu.RUnlock()
 	for _, m := range mws {
 		if err := m(s); err != nil {
+			if cl != nil {
+				rec.fail(cmp.Or(cl.reason, RecoveryRefused))
+			}
 			c.sendPacket(Packet{Type: PacketConnectError, Namespace: n.name, Data: connectErrorData(err)})
 			return
 		}
 	}
-	if !c.added(s) {
-		return
+	if cl != nil && cl.reason == "" && !rec.accept(s, cl.p.data) {
+		cl.reason = RecoveryRefused
 	}
-	n.mu.Lock()
-	n.sockets[s.id] = s
+	register := func() {
+		n.mu.Lock()
+		n.sockets[s.id] = s
+		n.mu.Unlock()
+		n.adapter.Add(s)
+	}
+	var missed []*Encoded
+	if cl != nil && cl.reason == "" {
+		var ended *parked
+		s.Pause() // live traffic waits for the missed frames
+		missed, s.recovered, ended = rec.restore(cl, n.srv.writeBudget/2, func(sid string, rooms []string) bool {
+			s.id = sid // s is known to nobody yet
+			if !c.added(s) {
+				return false
+			}
+			register()
+			n.adapter.Add(s, rooms...)
+			return true
+		})
+		if ended != nil {
+			rec.ended([]*parked{ended})
+		}
+		if !s.recovered && cl.reason == RecoveryRefused {
+			rec.fail(cl.reason)
+			return // the client left
+		}
+		if h := rec.hooks.Load(); s.recovered && h.OnRecover != nil {
+			h.OnRecover(s, cl.p.data)
+		}
+	}
+	if s.recovered {
+		rec.recovered.Add(1)
+	} else {
+		if cl != nil {
+			rec.fail(cl.reason)
+			s.Resume(nil) // paused for nothing: nothing was held
+		}
+		if !c.added(s) {
+			return
+		}
+		register()
+	}
+	n.mu.RLock()
 	handlers := n.onConnect
-	n.mu.Unlock()
-	n.adapter.Add(s)
-	sid, _ := json.Marshal(struct {
+	n.mu.RUnlock()
+	var reply struct {
 		Sid string `json:"sid"`
-	}{s.id})
-	c.sendPacket(Packet{Type: PacketConnect, Namespace: n.name, Data: sid})
+		Pid string `json:"pid,omitempty"`
+	}
+	reply.Sid = s.id
+	if rec != nil {
+		reply.Pid = rec.pid(n, s.id)
+	}
+	data, _ := json.Marshal(reply)
+	c.sendPacket(Packet{Type: PacketConnect, Namespace: n.name, Data: data})
+	if s.recovered {
+		sent := make(map[uint64]bool, len(missed))
+		for _, e := range missed {
+			sent[e.off] = true
+			s.SendNow(e)
+		}
+		s.Resume(func(e *Encoded) bool { return e.off != 0 && sent[e.off] })
+	}
 	for _, h := range handlers {
 		h(s)
 	}
@@ -177,6 +240,11 @@ func connectErrorData(err error) json.RawMessage {
 }
 
 func (n *Namespace) remove(s *Socket, reason string) {
+	if rec := n.srv.rec; rec != nil && recoverable(reason) && rec.park(s, n.adapter.Rooms(s)) {
+		s.mu.Lock()
+		s.parked = true
+		s.mu.Unlock()
+	}
 	n.adapter.DelAll(s)
 	n.mu.Lock()
 	delete(n.sockets, s.id)

@@ -26,6 +26,9 @@ type Options struct {
 	// NewAdapter makes the room adapter of each namespace. Nil means
 	// NewMemoryAdapter.
 	NewAdapter func(*Namespace) Adapter
+	// Recovery configures connection state recovery; off unless
+	// Recovery.Window is set.
+	Recovery RecoveryOptions
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -39,6 +42,7 @@ type Server struct {
 	mu   sync.RWMutex
 	nsps map[string]*Namespace
 
+	rec      *recovery  // nil when recovery is off
 	pending  *deadlines // clients that have not connected to a namespace yet
 	unauthed pendingByAddr
 
@@ -62,6 +66,9 @@ func NewServer(opts Options) *Server {
 	}
 	srv := &Server{opts: opts, nsps: make(map[string]*Namespace), pending: newDeadlines()}
 	srv.unauthed.limit = opts.MaxPendingPerAddr
+	if opts.Recovery.Window > 0 {
+		srv.rec = newRecovery(opts.Recovery)
+	}
 	eo := opts.Engine
 	eo.Logger = opts.Logger
 	eo.OnSession = srv.onSession
@@ -79,6 +86,23 @@ func NewServer(opts Options) *Server {
 	srv.maxPayload = srv.eio.Options().MaxPayload
 	srv.Of("/")
 	return srv
+}
+
+// RecoveryStats returns the connection state recovery counters; all zero
+// when recovery is off.
+func (srv *Server) RecoveryStats() RecoveryStats {
+	if srv.rec == nil {
+		return RecoveryStats{Failed: map[string]uint64{}}
+	}
+	return srv.rec.stats()
+}
+
+// SetRecoveryHooks installs the application's recovery hooks; call it
+// before serving. It does nothing when recovery is off.
+func (srv *Server) SetRecoveryHooks(h RecoveryHooks) {
+	if srv.rec != nil {
+		srv.rec.hooks.Store(&h)
+	}
 }
 
 // Engine returns the underlying Engine.IO server.
@@ -126,6 +150,9 @@ func (srv *Server) Shutdown(ctx context.Context) {
 func (srv *Server) Close() {
 	srv.eio.Close()
 	srv.pending.close()
+	if srv.rec != nil {
+		srv.rec.close()
+	}
 	srv.mu.RLock()
 	defer srv.mu.RUnlock()
 	for _, n := range srv.nsps {

@@ -42,6 +42,11 @@ type Socket struct {
 	nextAck uint64
 	onLeave []func(string)
 	closed  bool
+	// recovered: the socket took over a dropped one's session (fixed
+	// before it is registered); parked: its session was kept when it
+	// closed (set before the disconnect handlers run).
+	recovered bool
+	parked    bool
 }
 
 type pendingAck struct {
@@ -53,6 +58,20 @@ func newSocketID() string {
 	var b [15]byte
 	rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Recovered reports whether the socket took over the session of a socket
+// whose transport dropped (connection state recovery): same id, same rooms,
+// the missed broadcasts already sent.
+func (s *Socket) Recovered() bool { return s.recovered }
+
+// Parked reports, once the socket closed, whether its session was kept
+// for a recovery. Disconnect handlers keep what must survive it (e.g.
+// presence watches) until RecoveryOptions.OnRecover or OnExpire.
+func (s *Socket) Parked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.parked
 }
 
 // ID returns the socket id, which is also the name of its own room.
@@ -381,6 +400,7 @@ type Encoded struct {
 	size     int    // bytes of every message's websocket frame
 	event    string // event name of the first packet, "" if not an event
 	seq      int64  // set by WithSeq
+	off      uint64 // recovery offset appended to it, 0 if none
 }
 
 // NewEncoded wraps an encoded packet's text and attachments, e.g. received

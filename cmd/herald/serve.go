@@ -66,6 +66,7 @@ type serveConfig struct {
 	IdleTimeout     time.Duration
 	BodyTimeout     time.Duration
 	MaxUnauthPerIP  int
+	Recovery        recoverySettings
 	Identity        identitySettings
 	Limits          limitSettings
 	TrustedProxies  []netip.Prefix
@@ -102,8 +103,12 @@ func parseServe(args []string) (serveConfig, error) {
 	emitterKeys := emitterFlag(fs)
 	c.Identity.register(fs)
 	c.Limits.register(fs)
+	recoveryWindow := c.Recovery.register(fs)
 	proxies := fs.String("trusted-proxies", env("HERALD_TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For gives the client address of per-address limits and logs; empty trusts nobody (env HERALD_TRUSTED_PROXIES)")
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := c.Recovery.check(*recoveryWindow); err != nil {
 		return c, err
 	}
 	var err error
@@ -337,6 +342,7 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 			BlockingReads: cfg.BlockingReads,
 		},
 		MaxPendingPerAddr: unauthBound(cfg.MaxUnauthPerIP),
+		Recovery:          cfg.Recovery.options(),
 		Logger:            log,
 	}
 	var cn *clusterNode
@@ -369,6 +375,7 @@ func newServer(cfg serveConfig, store herald.Store, verifier *auth.Verifier, log
 		gcfg.Cluster = cn.node
 	}
 	gw = gateway.New(io, gcfg)
+	reg.MustRegister(recoveryCollectors(io)...)
 	api := httpapi.New(httpapi.Config{Gateway: gw, Verifier: verifier, APIKey: cfg.APIKey, Logger: log,
 		BackendRequestsPerSecond: cfg.Limits.APIRate, UserRequestsPerSecond: off(cfg.Limits.UserAPIRate), LimitObserver: m})
 
