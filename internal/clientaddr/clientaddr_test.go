@@ -122,7 +122,7 @@ func TestMiddleware(t *testing.T) {
 		t.Errorf("forwarded v6: RemoteAddr %q", seen)
 	}
 	// Nobody trusted: the handler itself, headers never read.
-	next := http.NotFoundHandler()
+	next := http.NewServeMux() // a pointer: comparable
 	if got := New(nil, log).Middleware(next); got != next {
 		t.Fatal("with nobody trusted, Middleware wraps the handler")
 	}
