@@ -283,7 +283,7 @@ export async function settle(server, user, sockets, { tenant } = {}) {
 export class Inbox {
   constructor(socket) {
     this.socket = socket;
-    this.all = []; // {event, args, at, taken}
+    this.all = []; // {event, args, offset, data, at, taken}
     this.waiters = new Set();
     // Connection history, for failure messages: disconnect reasons and
     // connect errors are reserved events that onAny does not see.
@@ -304,7 +304,12 @@ export class Inbox {
       socket.io.on("open", () => trace(socket.io.engine));
     }
     socket.onAny((event, ...args) => {
-      const rec = { event, args, data: args[0], at: Date.now(), taken: false };
+      // With connection state recovery the server appends its offset to
+      // every broadcast event; the client has just kept it as _lastOffset.
+      // rec.args holds the arguments the sender emitted, rec.offset the offset.
+      let offset;
+      if (socket._pid && args.length > 0 && args[args.length - 1] === socket._lastOffset) offset = args.pop();
+      const rec = { event, args, offset, data: args[0], at: Date.now(), taken: false };
       this.all.push(rec);
       for (const w of this.waiters) w(rec);
     });
