@@ -197,6 +197,17 @@ func ValidateBatch(ns []NewNotification) error {
 	return nil
 }
 
+// BatchSize returns the number of notifications of one Store.Create call
+// and the bytes of their fields, the budget of a store's group commit.
+func BatchSize(ns []NewNotification) (items, bytes int) {
+	for i := range ns {
+		n := &ns[i]
+		bytes += len(n.TenantID) + len(n.UserID) + len(n.Type) + len(n.Title) + len(n.Message) +
+			len(n.Data) + len(n.IdempotencyKey) + len(n.GroupKey)
+	}
+	return len(ns), bytes
+}
+
 // Validate reports the first way in which n breaks the field rules, as an
 // EINVALID *Error: UserID, Type and Title must not be blank; every field
 // must be valid UTF-8 and within its Max*Bytes limit; Data, when present,
