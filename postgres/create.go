@@ -75,6 +75,19 @@ type rows struct {
 	seq                                   []int64
 	data, groupKey, key                   []*string
 	expiresAt                             []*time.Time
+	// texts backs the non-null entries of data, groupKey and key, so that
+	// they take no allocation each.
+	texts []string
+}
+
+// makeRows returns rows with room for n.
+func makeRows(n int) rows {
+	return rows{
+		id: make([]string, 0, n), tenant: make([]string, 0, n), user: make([]string, 0, n),
+		typ: make([]string, 0, n), title: make([]string, 0, n), message: make([]string, 0, n),
+		seq: make([]int64, 0, n), data: make([]*string, 0, n), groupKey: make([]*string, 0, n),
+		key: make([]*string, 0, n), expiresAt: make([]*time.Time, 0, n), texts: make([]string, 0, 3*n),
+	}
 }
 
 func (r *rows) add(n *herald.Notification, in *herald.NewNotification) {
@@ -85,17 +98,20 @@ func (r *rows) add(n *herald.Notification, in *herald.NewNotification) {
 	r.typ = append(r.typ, n.Type)
 	r.title = append(r.title, n.Title)
 	r.message = append(r.message, n.Message)
-	r.data = append(r.data, nullable(string(n.Data)))
+	r.data = append(r.data, r.nullable(string(n.Data)))
 	r.expiresAt = append(r.expiresAt, n.ExpiresAt)
-	r.groupKey = append(r.groupKey, nullable(n.GroupKey))
-	r.key = append(r.key, nullable(in.IdempotencyKey))
+	r.groupKey = append(r.groupKey, r.nullable(n.GroupKey))
+	r.key = append(r.key, r.nullable(in.IdempotencyKey))
 }
 
-func nullable(s string) *string {
+// nullable returns nil for "", else a pointer to s kept in r.texts (an
+// element that a later append may copy elsewhere, but never changes).
+func (r *rows) nullable(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return &s
+	r.texts = append(r.texts, s)
+	return &r.texts[len(r.texts)-1]
 }
 
 // insert stores the requests' validated notifications in one transaction
@@ -142,7 +158,11 @@ func (db *DB) insert(ctx context.Context, reqs []*createRequest) error {
 // notification whose idempotency key is in existing (or earlier in the
 // group) is returned instead of created. It returns the rows to insert.
 func assign(reqs []*createRequest, heads map[userKey]*head, existing map[idemKey]herald.Notification, now time.Time) (rows, error) {
-	var r rows
+	total := 0
+	for _, req := range reqs {
+		total += len(req.In)
+	}
+	r := makeRows(total)
 	for _, req := range reqs {
 		req.Out = make([]herald.Notification, len(req.In))
 		for i := range req.In {
