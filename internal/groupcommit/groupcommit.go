@@ -157,6 +157,7 @@ func (q *Queue[In, Out]) Close() {
 func (q *Queue[In, Out]) run() {
 	defer q.workers.Done()
 	group := make([]*Call[In, Out], 0, q.cfg.MaxCalls)
+	live := make([]*Call[In, Out], 0, q.cfg.MaxCalls)
 	var next *Call[In, Out] // taken, but over the last group's budget
 	for {
 		first := next
@@ -192,8 +193,9 @@ func (q *Queue[In, Out]) run() {
 				break fill
 			}
 		}
-		q.Commit(group...)
-		clear(group) // let the calls be collected
+		q.commit(group, live[:0])
+		clear(live[:len(group)]) // let the calls be collected
+		clear(group)
 	}
 }
 
@@ -206,7 +208,12 @@ func (q *Queue[In, Out]) fits(items, bytes int) bool {
 // and answers every call: the workers' step, offered to tests that need a
 // group of their own making.
 func (q *Queue[In, Out]) Commit(group ...*Call[In, Out]) {
-	live := make([]*Call[In, Out], 0, len(group))
+	q.commit(group, make([]*Call[In, Out], 0, len(group)))
+}
+
+// commit is Commit with live, an empty slice with room for the group, to
+// hold the calls still waiting.
+func (q *Queue[In, Out]) commit(group, live []*Call[In, Out]) {
 	for _, c := range group {
 		if err := c.Ctx.Err(); err != nil {
 			c.Err = q.cfg.Wrap(err)
