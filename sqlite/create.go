@@ -131,10 +131,10 @@ func (db *DB) insert(ctx context.Context, now time.Time, ns []herald.NewNotifica
 				expiredUnseen++
 			}
 		}
-		// The user's counts once this one is stored: nextSeq has added
-		// it to feeds.unread and feeds.unseen.
-		created.UnreadCount = unread - expiredUnread
-		created.UnseenCount = unseen - expiredUnseen
+		// The user's counts once this one is stored: the trigger adds it
+		// to feeds.unread and feeds.unseen.
+		created.UnreadCount = unread + 1 - expiredUnread
+		created.UnseenCount = unseen + 1 - expiredUnseen
 		if _, err := db.stmts.insert.ExecContext(ctx,
 			created.ID, n.TenantID, n.UserID, seq, n.Type, n.Title, n.Message,
 			data, now.UnixMilli(), expiresAt, nullString(n.GroupKey), nullString(n.IdempotencyKey),

@@ -72,13 +72,12 @@ func (s *statements) prepare(ctx context.Context, write *sql.Conn, read *sql.DB)
 		stmt  **sql.Stmt
 		query string
 	}{
-		// The seq and the counters of the notification that Create
-		// inserts next, unread and unseen (no trigger counts inserts; see
-		// migration 0003), and what Create needs for the user's counts:
-		// the counters with it, and the unread and unseen notifications
-		// that expired (unreadCountQuery, without a statement of its own).
-		{write, &s.nextSeq, `INSERT INTO feeds (tenant_id, user_id, last_seq, unread, unseen) VALUES (?1, ?2, 1, 1, 1)
-			ON CONFLICT (tenant_id, user_id) DO UPDATE SET last_seq = last_seq + 1, unread = unread + 1, unseen = unseen + 1
+		// The seq, and what Create needs for the user's unread count: the
+		// counter before the insert that follows, and the unread
+		// notifications that expired (unreadCountQuery, without a statement
+		// of its own).
+		{write, &s.nextSeq, `INSERT INTO feeds (tenant_id, user_id, last_seq) VALUES (?1, ?2, 1)
+			ON CONFLICT (tenant_id, user_id) DO UPDATE SET last_seq = last_seq + 1
 			RETURNING last_seq, unread, unseen, (SELECT count(*) FROM notifications
 				WHERE tenant_id = ?1 AND user_id = ?2 AND read_at IS NULL AND expires_at <= ?3),
 				(SELECT count(*) FROM notifications
