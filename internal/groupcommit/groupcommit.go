@@ -18,6 +18,10 @@
 //     with its context's error and left out of the group. A call whose
 //     context ends while its group commits gets its context's error, but
 //     its writes may still be committed.
+//   - Do waits no longer than its context: give it a deadline (the
+//     gateway's Config.StoreTimeout does). The commit itself runs with a
+//     context no caller can cancel, so Config.Commit bounds its own
+//     transaction (as the PostgreSQL store's TxTimeout does).
 //   - After Close, Do fails with Config.Closed; groups under way finish.
 package groupcommit
 
