@@ -2,6 +2,7 @@ package herald
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -94,26 +95,99 @@ type notificationJSON struct {
 // MarshalJSON implements json.Marshaler with the wire form described on
 // Notification.
 func (n Notification) MarshalJSON() ([]byte, error) {
-	w := notificationJSON{
-		ID:        n.ID,
-		UserID:    n.UserID,
-		TenantID:  n.TenantID,
-		Seq:       n.Seq,
-		Type:      n.Type,
-		Title:     n.Title,
-		Message:   n.Message,
-		Data:      n.Data,
-		Status:    n.Status,
-		CreatedAt: formatTime(n.CreatedAt),
-		ReadAt:    formatTimePtr(n.ReadAt),
-		SeenAt:    formatTimePtr(n.SeenAt),
-		ExpiresAt: formatTimePtr(n.ExpiresAt),
-		GroupKey:  n.GroupKey,
+	return n.AppendJSON(make([]byte, 0, 256+len(n.Title)+len(n.Message)+len(n.Data)))
+}
+
+// AppendJSON appends the wire form of n (see Notification) to dst: the
+// bytes that encoding/json gives for it, written without reflection and
+// without a second pass over the result, for callers that encode a
+// notification on every create (the API's answer, the socket event). It
+// fails only if Data is not JSON.
+func (n *Notification) AppendJSON(dst []byte) ([]byte, error) {
+	dst = append(dst, `{"id":`...)
+	dst = appendJSONString(dst, n.ID)
+	dst = append(dst, `,"userId":`...)
+	dst = appendJSONString(dst, n.UserID)
+	dst = append(dst, `,"tenantId":`...)
+	dst = appendJSONString(dst, n.TenantID)
+	dst = append(dst, `,"seq":`...)
+	dst = strconv.AppendInt(dst, n.Seq, 10)
+	dst = append(dst, `,"type":`...)
+	dst = appendJSONString(dst, n.Type)
+	dst = append(dst, `,"title":`...)
+	dst = appendJSONString(dst, n.Title)
+	dst = append(dst, `,"message":`...)
+	dst = appendJSONString(dst, n.Message)
+	dst = append(dst, `,"data":`...)
+	dst, err := appendJSONRaw(dst, n.Data)
+	if err != nil {
+		return nil, err
 	}
-	if len(w.Data) == 0 {
-		w.Data = nil // encodes as null
+	dst = append(dst, `,"status":`...)
+	dst = appendJSONString(dst, string(n.Status))
+	dst = append(dst, `,"createdAt":"`...)
+	dst = n.CreatedAt.UTC().AppendFormat(dst, jsonTime)
+	dst = append(dst, `","readAt":`...)
+	dst = appendJSONTime(dst, n.ReadAt)
+	dst = append(dst, `,"seenAt":`...)
+	dst = appendJSONTime(dst, n.SeenAt)
+	dst = append(dst, `,"expiresAt":`...)
+	dst = appendJSONTime(dst, n.ExpiresAt)
+	if n.GroupKey != "" {
+		dst = append(dst, `,"groupKey":`...)
+		dst = appendJSONString(dst, n.GroupKey)
 	}
-	return json.Marshal(w)
+	return append(dst, '}'), nil
+}
+
+// appendJSONString appends s as encoding/json encodes a string. Strings
+// with nothing to escape (the usual ids, types and texts) are copied; the
+// others go through encoding/json itself, so that the escapes (HTML
+// characters, U+2028, invalid UTF-8) stay exactly its own.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s) // a string always encodes
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// appendJSONRaw appends the JSON value b as encoding/json encodes a
+// json.RawMessage (compacted, HTML characters escaped), or null when b is
+// empty. A value without white space, HTML characters or non-ASCII bytes
+// is already in that form and is copied.
+func appendJSONRaw(dst []byte, b json.RawMessage) ([]byte, error) {
+	if len(b) == 0 {
+		return append(dst, "null"...), nil
+	}
+	clean := true
+	for _, c := range b {
+		if c <= ' ' || c >= 0x80 || c == '<' || c == '>' || c == '&' {
+			clean = false
+			break
+		}
+	}
+	if clean && json.Valid(b) {
+		return append(dst, b...), nil
+	}
+	out, err := json.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, out...), nil
+}
+
+func appendJSONTime(dst []byte, t *time.Time) []byte {
+	if t == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '"')
+	dst = t.UTC().AppendFormat(dst, jsonTime)
+	return append(dst, '"')
 }
 
 // UnmarshalJSON implements json.Unmarshaler; it accepts any RFC 3339 time.
@@ -195,6 +269,17 @@ func ValidateBatch(ns []NewNotification) error {
 		}
 	}
 	return nil
+}
+
+// BatchSize returns the number of notifications of one Store.Create call
+// and the bytes of their fields, the budget of a store's group commit.
+func BatchSize(ns []NewNotification) (items, bytes int) {
+	for i := range ns {
+		n := &ns[i]
+		bytes += len(n.TenantID) + len(n.UserID) + len(n.Type) + len(n.Title) + len(n.Message) +
+			len(n.Data) + len(n.IdempotencyKey) + len(n.GroupKey)
+	}
+	return len(ns), bytes
 }
 
 // Validate reports the first way in which n breaks the field rules, as an

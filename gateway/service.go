@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"time"
 
 	"herald"
@@ -144,7 +145,7 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 			continue
 		}
 		k := userKey{n.TenantID, n.UserID}
-		e, err := encodeNotificationNew(n, ts)
+		e, err := encodeAnnounced(&n, ts)
 		if err != nil {
 			g.log.Error("encode", "event", EventNotificationNew, "err", err)
 			continue
@@ -154,7 +155,7 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 			// The count, read by the store in the transaction that stored
 			// these, rides with the user's last notification: one write
 			// per socket for both.
-			if c, err := encodeEvent(EventUnreadCount, unreadCount{herald.Counts{Unread: n.UnreadCount, Unseen: n.UnseenCount}, ts}); err == nil {
+			if c, err := encodeEvent(EventUnreadCount, appendUnreadCount(make([]byte, 0, 96), n.UnreadCount, n.UnseenCount, ts)); err == nil {
 				g.obs.EventOut(EventUnreadCount)
 				if g.cfg.Cluster != nil { // other nodes get one packet per message
 					g.nsp.To(userRoom(k.tenant, k.user)).Send(e)
@@ -173,6 +174,31 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 	}
 	g.obs.Emitted(time.Since(start))
 	return created, nil
+}
+
+// encodeAnnounced is encodeNotificationNew for CreateNotifications: the
+// same packet, its payload written by hand (herald.Notification.AppendJSON)
+// rather than through reflection and a second pass of encoding/json.
+func encodeAnnounced(n *herald.Notification, ts string) (*socketio.Encoded, error) {
+	b := make([]byte, 0, 320+len(n.Title)+len(n.Message)+len(n.Data))
+	b, err := n.AppendJSON(append(b, `{"notification":`...))
+	if err != nil {
+		return nil, err
+	}
+	b = append(append(append(b, `,"timestamp":"`...), ts...), `"}`...)
+	e, err := encodeEvent(EventNotificationNew, json.RawMessage(b))
+	if err != nil {
+		return nil, err
+	}
+	return e.WithSeq(n.Seq), nil
+}
+
+// appendUnreadCount appends the payload of unread-count (unreadCount) to
+// dst; ts is a Timestamp, which needs no escaping.
+func appendUnreadCount(dst []byte, unread, unseen int, ts string) json.RawMessage {
+	dst = strconv.AppendInt(append(dst, `{"unreadCount":`...), int64(unread), 10)
+	dst = strconv.AppendInt(append(dst, `,"unseenCount":`...), int64(unseen), 10)
+	return append(append(append(dst, `,"timestamp":"`...), ts...), `"}`...)
 }
 
 // pushUnreadCount sends the user's current unread count to their sockets.

@@ -72,9 +72,7 @@ func (a *api) createNotifications(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	a.writeJSON(w, r, http.StatusCreated, struct {
-		Notifications []herald.Notification `json:"notifications"`
-	}{created})
+	a.writeNotifications(w, r, http.StatusCreated, created)
 }
 
 // targetUsers returns the users named by exactly one of userId and userIds:

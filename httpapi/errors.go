@@ -75,12 +75,46 @@ func (a *api) writeJSON(w http.ResponseWriter, r *http.Request, code int, v any)
 		a.log.Error("http api: encode answer", "method", r.Method, "path", r.URL.Path, "err", err)
 		code, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"Internal error."}}`)
 	}
+	writeBody(w, code, append(b, '\n'))
+}
+
+// writeNotifications answers with {"notifications": ns}, as writeJSON
+// would, with each notification written by herald.Notification.AppendJSON:
+// the answer of every create, without reflection.
+func (a *api) writeNotifications(w http.ResponseWriter, r *http.Request, code int, ns []herald.Notification) {
+	if ns == nil {
+		writeBody(w, code, []byte("{\"notifications\":null}\n"))
+		return
+	}
+	size := 32
+	for i := range ns {
+		size += 320 + len(ns[i].Title) + len(ns[i].Message) + len(ns[i].Data)
+	}
+	b := append(make([]byte, 0, size), `{"notifications":[`...)
+	for i := range ns {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = ns[i].AppendJSON(b); err != nil {
+			a.writeJSON(w, r, code, struct {
+				Notifications []herald.Notification `json:"notifications"`
+			}{ns}) // the same failure, answered and logged as writeJSON does
+			return
+		}
+	}
+	writeBody(w, code, append(b, "]}\n"...))
+}
+
+// writeBody answers with the JSON text b. Answers are personal and live,
+// so they are not cached.
+func writeBody(w http.ResponseWriter, code int, b []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
+	w.Write(b)
 }
 
 // decodeBody reads the request body, at most a.maxBody bytes, as exactly one

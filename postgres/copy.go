@@ -41,7 +41,7 @@ func (db *DB) Import(ctx context.Context, source string, records []herald.Record
 	}
 	top := make(map[userKey]int64)
 	var keys []userKey
-	var r rows
+	r := makeRows(len(records))
 	var createdAt, readAt, seenAt []*time.Time
 	for i := range records {
 		n := &records[i].Notification

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,16 +12,16 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"herald"
+	"herald/internal/groupcommit"
 )
 
-// Group commit, as in the SQLite store: a commit (a WAL flush) costs far
-// more than an insert, so Create calls that arrive together are committed
-// in one transaction with one multi-row insert. Options.Committers
-// goroutines take groups from one queue, so that a group is being filled
-// while others commit. A lone call is committed at once: nothing waits for
-// company. Each call stays all-or-nothing: if a group fails for another
-// reason than the server being unreachable, its calls are retried one by
-// one.
+// Group commit (internal/groupcommit), as in the SQLite store: a commit (a
+// WAL flush) costs far more than an insert, so Create calls that arrive
+// together are committed in one transaction with one multi-row insert.
+// Options.Committers workers take groups from one queue, so that a group is
+// being filled while others commit. A lone call is committed at once, and
+// each call stays all-or-nothing: if a group fails for another reason than
+// the server being unreachable, its calls are retried one by one.
 const (
 	maxGroupRequests      = 256                   // Create calls in one transaction
 	maxGroupNotifications = herald.MaxCreateBatch // notifications in one transaction, unless one call has more
@@ -33,12 +32,21 @@ const (
 var errClosed = errors.New("postgres: database is closed")
 
 // createRequest is one Create call waiting for a committer.
-type createRequest struct {
-	ctx  context.Context
-	ns   []herald.NewNotification
-	out  []herald.Notification
-	err  error
-	done chan struct{} // closed by the committer when out or err is set
+type createRequest = groupcommit.Call[[]herald.NewNotification, []herald.Notification]
+
+// newCreates returns the queue of Create calls, served by committers
+// workers.
+func (db *DB) newCreates(committers int) *groupcommit.Queue[[]herald.NewNotification, []herald.Notification] {
+	return groupcommit.New(groupcommit.Config[[]herald.NewNotification, []herald.Notification]{
+		Commit:   db.insert,
+		Size:     herald.BatchSize,
+		Alone:    func(err error) bool { return herald.ErrorCode(err) != herald.EUNAVAILABLE },
+		Wrap:     func(err error) error { return fmt.Errorf("postgres: create: %w", err) },
+		Closed:   errClosed,
+		Workers:  committers,
+		MaxCalls: maxGroupRequests,
+		MaxItems: maxGroupNotifications,
+	})
 }
 
 // Create implements herald.Store. If ctx ends while the call waits for its
@@ -48,87 +56,7 @@ func (db *DB) Create(ctx context.Context, ns []herald.NewNotification) ([]herald
 	if err := herald.ValidateBatch(ns); err != nil {
 		return nil, err
 	}
-	req := &createRequest{ctx: ctx, ns: ns, done: make(chan struct{})}
-	select {
-	case db.creates <- req:
-	case <-db.closing:
-		return nil, errClosed
-	case <-ctx.Done():
-		return nil, fmt.Errorf("postgres: create: %w", ctx.Err())
-	}
-	select {
-	case <-req.done:
-		return req.out, req.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("postgres: create: %w", ctx.Err())
-	}
-}
-
-// runCommitter serves Create calls until Close.
-func (db *DB) runCommitter() {
-	defer db.committersDone.Done()
-	group := make([]*createRequest, 0, maxGroupRequests)
-	for {
-		var first *createRequest
-		select {
-		case first = <-db.creates:
-		case <-db.closing:
-			return
-		}
-		group = append(group[:0], first)
-		size := len(first.ns)
-		// Let the goroutines that are ready to run go first, so that those
-		// about to call Create reach the queue (see the SQLite store).
-		runtime.Gosched()
-	fill:
-		for len(group) < maxGroupRequests && size < maxGroupNotifications {
-			select {
-			case req := <-db.creates:
-				group = append(group, req)
-				size += len(req.ns)
-			default:
-				break fill
-			}
-		}
-		db.commitGroup(group)
-		clear(group) // let the requests be collected
-	}
-}
-
-// commitGroup stores the requests' notifications in one transaction and
-// answers every request.
-func (db *DB) commitGroup(group []*createRequest) {
-	live := make([]*createRequest, 0, len(group))
-	for _, req := range group {
-		if err := req.ctx.Err(); err != nil {
-			req.err = fmt.Errorf("postgres: create: %w", err)
-			close(req.done)
-			continue
-		}
-		live = append(live, req)
-	}
-	if len(live) == 0 {
-		return
-	}
-	// The transaction outlives any one caller's context: a caller that
-	// gives up must not roll back the others.
-	err := db.insert(context.Background(), live)
-	if err != nil && len(live) > 1 && herald.ErrorCode(err) != herald.EUNAVAILABLE {
-		// Find the culprit: each request alone, in its own transaction.
-		for _, req := range live {
-			if err := db.insert(context.Background(), []*createRequest{req}); err != nil {
-				req.out, req.err = nil, fmt.Errorf("postgres: create: %w", err)
-			}
-			close(req.done)
-		}
-		return
-	}
-	for _, req := range live {
-		if err != nil {
-			req.out, req.err = nil, fmt.Errorf("postgres: create: %w", err)
-		}
-		close(req.done)
-	}
+	return db.creates.Do(ctx, ns)
 }
 
 // head is the state of a user's head row during a create transaction.
@@ -147,6 +75,19 @@ type rows struct {
 	seq                                   []int64
 	data, groupKey, key                   []*string
 	expiresAt                             []*time.Time
+	// texts backs the non-null entries of data, groupKey and key, so that
+	// they take no allocation each.
+	texts []string
+}
+
+// makeRows returns rows with room for n.
+func makeRows(n int) rows {
+	return rows{
+		id: make([]string, 0, n), tenant: make([]string, 0, n), user: make([]string, 0, n),
+		typ: make([]string, 0, n), title: make([]string, 0, n), message: make([]string, 0, n),
+		seq: make([]int64, 0, n), data: make([]*string, 0, n), groupKey: make([]*string, 0, n),
+		key: make([]*string, 0, n), expiresAt: make([]*time.Time, 0, n), texts: make([]string, 0, 3*n),
+	}
 }
 
 func (r *rows) add(n *herald.Notification, in *herald.NewNotification) {
@@ -157,17 +98,20 @@ func (r *rows) add(n *herald.Notification, in *herald.NewNotification) {
 	r.typ = append(r.typ, n.Type)
 	r.title = append(r.title, n.Title)
 	r.message = append(r.message, n.Message)
-	r.data = append(r.data, nullable(string(n.Data)))
+	r.data = append(r.data, r.nullable(string(n.Data)))
 	r.expiresAt = append(r.expiresAt, n.ExpiresAt)
-	r.groupKey = append(r.groupKey, nullable(n.GroupKey))
-	r.key = append(r.key, nullable(in.IdempotencyKey))
+	r.groupKey = append(r.groupKey, r.nullable(n.GroupKey))
+	r.key = append(r.key, r.nullable(in.IdempotencyKey))
 }
 
-func nullable(s string) *string {
+// nullable returns nil for "", else a pointer to s kept in r.texts (an
+// element that a later append may copy elsewhere, but never changes).
+func (r *rows) nullable(s string) *string {
 	if s == "" {
 		return nil
 	}
-	return &s
+	r.texts = append(r.texts, s)
+	return &r.texts[len(r.texts)-1]
 }
 
 // insert stores the requests' validated notifications in one transaction
@@ -179,9 +123,9 @@ func (db *DB) insert(ctx context.Context, reqs []*createRequest) error {
 	var keys []userKey
 	keyed := false
 	for _, req := range reqs {
-		for i := range req.ns {
-			keys = append(keys, userKey{req.ns[i].TenantID, req.ns[i].UserID})
-			keyed = keyed || req.ns[i].IdempotencyKey != ""
+		for i := range req.In {
+			keys = append(keys, userKey{req.In[i].TenantID, req.In[i].UserID})
+			keyed = keyed || req.In[i].IdempotencyKey != ""
 		}
 	}
 	users := sortedUsers(keys)
@@ -214,16 +158,20 @@ func (db *DB) insert(ctx context.Context, reqs []*createRequest) error {
 // notification whose idempotency key is in existing (or earlier in the
 // group) is returned instead of created. It returns the rows to insert.
 func assign(reqs []*createRequest, heads map[userKey]*head, existing map[idemKey]herald.Notification, now time.Time) (rows, error) {
-	var r rows
+	total := 0
 	for _, req := range reqs {
-		req.out = make([]herald.Notification, len(req.ns))
-		for i := range req.ns {
-			in := &req.ns[i]
+		total += len(req.In)
+	}
+	r := makeRows(total)
+	for _, req := range reqs {
+		req.Out = make([]herald.Notification, len(req.In))
+		for i := range req.In {
+			in := &req.In[i]
 			k := userKey{in.TenantID, in.UserID}
 			if in.IdempotencyKey != "" {
 				if n, ok := existing[idemKey{k, in.IdempotencyKey}]; ok {
 					n.Existing = true
-					req.out[i] = n
+					req.Out[i] = n
 					continue
 				}
 			}
@@ -240,16 +188,16 @@ func assign(reqs []*createRequest, heads map[userKey]*head, existing map[idemKey
 				h.expiredUnread++
 				h.expiredUnseen++
 			}
-			req.out[i] = n
-			r.add(&req.out[i], in)
+			req.Out[i] = n
+			r.add(&req.Out[i], in)
 			if in.IdempotencyKey != "" {
 				existing[idemKey{k, in.IdempotencyKey}] = n
 			}
 		}
 		// Each call reports its users' counts once its own notifications
 		// are in.
-		for i := range req.out {
-			if n := &req.out[i]; !n.Existing {
+		for i := range req.Out {
+			if n := &req.Out[i]; !n.Existing {
 				h := heads[userKey{n.TenantID, n.UserID}]
 				n.UnreadCount = int(h.unread + h.added - h.expiredUnread)
 				n.UnseenCount = int(h.unseen + h.added - h.expiredUnseen)
@@ -352,8 +300,8 @@ func (db *DB) insertOneStatement(ctx context.Context, reqs []*createRequest, use
 		}
 	}
 	for _, req := range reqs {
-		for i := range req.out {
-			n := &req.out[i]
+		for i := range req.Out {
+			n := &req.Out[i]
 			h := base[userKey{n.TenantID, n.UserID}]
 			n.Seq += h.lastSeq
 			n.UnreadCount += int(h.unread - h.expiredUnread)
@@ -477,8 +425,8 @@ type idemKey struct {
 func lookupKeys(ctx context.Context, tx pgx.Tx, reqs []*createRequest) (map[idemKey]herald.Notification, error) {
 	var tenants, users, keys []string
 	for _, req := range reqs {
-		for i := range req.ns {
-			if n := &req.ns[i]; n.IdempotencyKey != "" {
+		for i := range req.In {
+			if n := &req.In[i]; n.IdempotencyKey != "" {
 				tenants, users, keys = append(tenants, n.TenantID), append(users, n.UserID), append(keys, n.IdempotencyKey)
 			}
 		}

@@ -38,6 +38,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"herald"
+	"herald/internal/groupcommit"
 )
 
 //go:embed migrations/*.sql
@@ -77,10 +78,8 @@ type DB struct {
 	pool      *pgxpool.Pool
 	txTimeout time.Duration
 
-	creates        chan *createRequest // to the committers; see create.go
-	closing        chan struct{}       // closed by Close
-	committersDone sync.WaitGroup
-	closeOnce      sync.Once
+	creates   *groupcommit.Queue[[]herald.NewNotification, []herald.Notification] // see create.go
+	closeOnce sync.Once
 }
 
 var _ herald.Store = (*DB)(nil)
@@ -118,17 +117,12 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	db := &DB{
 		pool:      pool,
 		txTimeout: opts.TxTimeout,
-		creates:   make(chan *createRequest),
-		closing:   make(chan struct{}),
 	}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %w", wrap(err))
 	}
-	for range opts.Committers {
-		db.committersDone.Add(1)
-		go db.runCommitter()
-	}
+	db.creates = db.newCreates(opts.Committers)
 	return db, nil
 }
 
@@ -136,8 +130,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 // safe to call more than once. Later calls fail.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
-		close(db.closing)
-		db.committersDone.Wait()
+		db.creates.Close()
 		db.pool.Close()
 	})
 	return nil

@@ -6,20 +6,19 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/google/uuid"
 
 	"herald"
+	"herald/internal/groupcommit"
 )
 
-// Group commit. A commit costs far more than an insert (several WAL page
-// writes, each a system call), so concurrent Create calls are queued for one
-// writer goroutine that runs everything waiting in one transaction. A lone
-// call is committed at once: nothing ever waits for company (the writer only
-// yields the processor once, to callers that are ready to run). Each call stays
-// all-or-nothing: if a group fails, its calls are retried one by one.
+// Group commit (internal/groupcommit): a commit costs far more than an
+// insert (several WAL page writes, each a system call), so concurrent
+// Create calls are queued for one writer goroutine that commits everything
+// waiting in one transaction. A lone call is committed at once, and each
+// call stays all-or-nothing.
 const (
 	maxGroupRequests      = 256                   // Create calls in one transaction
 	maxGroupNotifications = herald.MaxCreateBatch // notifications in one transaction
@@ -28,13 +27,20 @@ const (
 // errClosed is returned by Create after Close.
 var errClosed = errors.New("sqlite: database is closed")
 
-// createRequest is one Create call waiting for the writer.
-type createRequest struct {
-	ctx  context.Context
-	ns   []herald.NewNotification
-	out  []herald.Notification
-	err  error
-	done chan struct{} // closed by the writer when out or err is set
+// createCall is one Create call waiting for the writer.
+type createCall = groupcommit.Call[[]herald.NewNotification, []herald.Notification]
+
+// newCreates returns the queue of Create calls, served by one writer.
+func (db *DB) newCreates() *groupcommit.Queue[[]herald.NewNotification, []herald.Notification] {
+	return groupcommit.New(groupcommit.Config[[]herald.NewNotification, []herald.Notification]{
+		Commit:   db.commitGroup,
+		Size:     herald.BatchSize,
+		Wrap:     func(err error) error { return fmt.Errorf("sqlite: create: %w", err) },
+		Closed:   errClosed,
+		Workers:  1, // SQLite has one writer
+		MaxCalls: maxGroupRequests,
+		MaxItems: maxGroupNotifications,
+	})
 }
 
 // Create implements herald.Store. If ctx ends while the call waits for its
@@ -44,115 +50,24 @@ func (db *DB) Create(ctx context.Context, ns []herald.NewNotification) ([]herald
 	if err := herald.ValidateBatch(ns); err != nil {
 		return nil, err
 	}
-
-	req := &createRequest{ctx: ctx, ns: ns, done: make(chan struct{})}
-	select {
-	case db.creates <- req:
-	case <-db.closing:
-		return nil, errClosed
-	case <-ctx.Done():
-		return nil, fmt.Errorf("sqlite: create: %w", ctx.Err())
-	}
-	select {
-	case <-req.done:
-		return req.out, req.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("sqlite: create: %w", ctx.Err())
-	}
+	return db.creates.Do(ctx, ns)
 }
 
-// runWriter serves Create calls until Close. It and runCheckpointer are the
-// goroutines of a DB.
-func (db *DB) runWriter() {
-	defer close(db.writerDone)
-	group := make([]*createRequest, 0, maxGroupRequests)
-	for {
-		var first *createRequest
-		select {
-		case first = <-db.creates:
-		case <-db.closing:
-			return
-		}
-		group = append(group[:0], first)
-		size := len(first.ns)
-		// Let the goroutines that are ready to run go first, so that those
-		// about to call Create reach the queue before this transaction
-		// starts. On one core this is what makes groups: the first caller's
-		// send hands the processor straight to this goroutine, ahead of the
-		// other requests that arrived with it. Nothing waits for callers
-		// that are not ready: if none is, Gosched returns at once.
-		runtime.Gosched()
-	fill:
-		for len(group) < maxGroupRequests {
-			select {
-			case req := <-db.creates:
-				group = append(group, req)
-				if size += len(req.ns); size >= maxGroupNotifications {
-					break fill
-				}
-			default:
-				break fill
-			}
-		}
-		db.commitGroup(group)
-		clear(group) // let the requests be collected
-	}
-}
-
-// commitGroup stores the requests' notifications in one transaction and
-// answers every request.
-func (db *DB) commitGroup(group []*createRequest) {
-	live := make([]*createRequest, 0, len(group))
-	for _, req := range group {
-		if err := req.ctx.Err(); err != nil {
-			req.err = fmt.Errorf("sqlite: create: %w", err)
-			close(req.done)
-			continue
-		}
-		live = append(live, req)
-	}
-	if len(live) == 0 {
-		return
-	}
-
-	// The transaction outlives any one caller's context: a caller that gives
-	// up must not roll back the others.
-	ctx := context.Background()
+// commitGroup stores the calls' notifications in one transaction, setting
+// each call's Out.
+func (db *DB) commitGroup(ctx context.Context, group []*createCall) error {
 	now := db.now()
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
-	err := db.inWriteTx(ctx, func() error {
-		for _, req := range live {
+	return db.inWriteTx(ctx, func() error {
+		for _, c := range group {
 			var err error
-			if req.out, err = db.insert(ctx, now, req.ns); err != nil {
+			if c.Out, err = db.insert(ctx, now, c.In); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err != nil && len(live) > 1 {
-		// Find the culprit: each request alone, in its own transaction.
-		for _, req := range live {
-			var out []herald.Notification
-			err := db.inWriteTx(ctx, func() error {
-				var err error
-				out, err = db.insert(ctx, now, req.ns)
-				return err
-			})
-			req.out, req.err = out, nil
-			if err != nil {
-				req.out, req.err = nil, fmt.Errorf("sqlite: create: %w", err)
-			}
-			close(req.done)
-		}
-		return
-	}
-	for _, req := range live {
-		if err != nil {
-			req.out, req.err = nil, fmt.Errorf("sqlite: create: %w", err)
-		}
-		close(req.done)
-	}
 }
 
 // insert stores validated notifications, created at now, and returns them in

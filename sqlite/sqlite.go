@@ -29,6 +29,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"herald"
+	"herald/internal/groupcommit"
 )
 
 //go:embed migrations/*.sql
@@ -66,11 +67,10 @@ type DB struct {
 	ckptDone       chan struct{} // closed when the checkpoint goroutine has returned
 	uncheckpointed atomic.Int64  // commits since the last checkpoint round
 
-	creates    chan *createRequest // to the writer goroutine; see create.go
-	closing    chan struct{}       // closed by Close
-	writerDone chan struct{}       // closed when the writer goroutine has returned
-	closeOnce  sync.Once
-	closeErr   error
+	creates   *groupcommit.Queue[[]herald.NewNotification, []herald.Notification] // see create.go
+	closing   chan struct{}                                                       // closed by Close
+	closeOnce sync.Once
+	closeErr  error
 
 	// failInsert, when set by a test, is called before each notification is
 	// inserted; an error fails the transaction.
@@ -87,12 +87,10 @@ func Open(path string) (*DB, error) {
 		return nil, errors.New("sqlite: a database file path is required")
 	}
 	db := &DB{
-		path:       path,
-		creates:    make(chan *createRequest),
-		closing:    make(chan struct{}),
-		writerDone: make(chan struct{}),
-		ckptKick:   make(chan struct{}, 1),
-		ckptDone:   make(chan struct{}),
+		path:     path,
+		closing:  make(chan struct{}),
+		ckptKick: make(chan struct{}, 1),
+		ckptDone: make(chan struct{}),
 	}
 
 	// A file: URI so that any character may appear in path. The pragmas run
@@ -153,7 +151,7 @@ func Open(path string) (*DB, error) {
 		db.writePool.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	go db.runWriter()
+	db.creates = db.newCreates()
 	go db.runCheckpointer()
 	return db, nil
 }
@@ -166,7 +164,7 @@ func (db *DB) Path() string { return db.path }
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		close(db.closing)
-		<-db.writerDone
+		db.creates.Close()
 		<-db.ckptDone
 		db.writeMu.Lock()
 		defer db.writeMu.Unlock()
