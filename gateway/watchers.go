@@ -24,8 +24,10 @@ type watcherRegistry interface {
 // shards, each a lock and a map, so that watches of different users rarely
 // wait for each other.
 type localWatchers struct {
-	shards [orderStripes]watcherShard
+	shards [watcherShards]watcherShard
 }
+
+const watcherShards = 64
 
 type watcherShard struct {
 	mu   sync.RWMutex
@@ -43,7 +45,7 @@ func newLocalWatchers() *localWatchers {
 }
 
 func (l *localWatchers) watch(k userKey, w *conn) bool {
-	sh := &l.shards[stripeOf(k)]
+	sh := &l.shards[stripeOf(k)%watcherShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	set := sh.byID[k]
@@ -56,7 +58,7 @@ func (l *localWatchers) watch(k userKey, w *conn) bool {
 }
 
 func (l *localWatchers) unwatch(k userKey, w *conn) bool {
-	sh := &l.shards[stripeOf(k)]
+	sh := &l.shards[stripeOf(k)%watcherShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	set := sh.byID[k]
@@ -72,7 +74,7 @@ func (l *localWatchers) unwatch(k userKey, w *conn) bool {
 }
 
 func (l *localWatchers) watchers(dst []*conn, k userKey) []*conn {
-	sh := &l.shards[stripeOf(k)]
+	sh := &l.shards[stripeOf(k)%watcherShards]
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	for w := range sh.byID[k] {
