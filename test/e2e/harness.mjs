@@ -304,11 +304,12 @@ export class Inbox {
       socket.io.on("open", () => trace(socket.io.engine));
     }
     socket.onAny((event, ...args) => {
-      // With connection state recovery the server appends its offset to
-      // every broadcast event; the client has just kept it as _lastOffset.
+      // With connection state recovery the server appends its offset
+      // ("<node tag>.<n>", the tag of the pid) to every broadcast event.
       // rec.args holds the arguments the sender emitted, rec.offset the offset.
       let offset;
-      if (socket._pid && args.length > 0 && args[args.length - 1] === socket._lastOffset) offset = args.pop();
+      const last = args[args.length - 1];
+      if (socket._pid && typeof last === "string" && last.startsWith(socket._pid.split(".")[0] + ".")) offset = args.pop();
       const rec = { event, args, offset, data: args[0], at: Date.now(), taken: false };
       this.all.push(rec);
       for (const w of this.waiters) w(rec);
