@@ -56,6 +56,14 @@ func TestWithOffset(t *testing.T) {
 	if withOffset(ack, "x.4") != nil {
 		t.Fatal("an event with an ack id got an offset")
 	}
+	nsAck, _ := encode(Packet{Type: PacketEvent, Namespace: "/admin", HasID: true, ID: 12}, "q", nil)
+	if withOffset(nsAck, "x.6") != nil {
+		t.Fatal("an event of a namespace with an ack id got an offset")
+	}
+	ns, _ := encode(Packet{Type: PacketEvent, Namespace: "/admin"}, "n", []any{7})
+	if got := withOffset(ns, "x.7"); got == nil || string(got.Text()) != `2/admin,["n",7,"x.7"]` {
+		t.Fatalf("an event of a namespace: %v", got)
+	}
 	if withOffset(NewEncoded([]byte(`0{"sid":"x"}`), nil), "x.5") != nil {
 		t.Fatal("a CONNECT got an offset")
 	}
