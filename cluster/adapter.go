@@ -115,12 +115,15 @@ func (a *Adapter) Sockets(opts socketio.BroadcastOptions) []*socketio.Socket {
 }
 
 // Broadcast delivers e to the local sockets selected by opts and, unless
-// opts.Local, publishes it once per target room (once in all for a
-// broadcast to every socket). It never waits for Redis.
+// opts.Local, publishes it once per target room, or once in all for a
+// broadcast to every socket. It never waits for Redis.
 //
-// The message on the channel of Rooms[k] lists Rooms[0..k], so a
-// broadcast to n rooms costs O(n²) bytes in Redis: send to many disjoint
-// rooms (users) one broadcast per room, as the gateway does.
+// The message on the channel of Rooms[k] lists Rooms[0..k], so that each
+// socket gets it once without receiver state. A broadcast to at least as
+// many rooms held elsewhere as there are other live nodes is published
+// once in all instead, listing its rooms: every other node receives one
+// message rather than each node one per room it holds. Either way an emit
+// to k rooms costs the cluster at most min(k, nodes-1) messages received.
 func (a *Adapter) Broadcast(e *socketio.Encoded, opts socketio.BroadcastOptions) {
 	if opts.Local {
 		a.local.Broadcast(e, opts)
@@ -136,22 +139,32 @@ func (a *Adapter) Broadcast(e *socketio.Encoded, opts socketio.BroadcastOptions)
 		a.node.pub.publish(a.all, appendMessage(make([]byte, 0, size), a.node.id, nil, opts.Except, text, atts, e.Seq()))
 		return
 	}
-	for k, r := range opts.Rooms {
-		if a.nsp.Socket(r) != nil || contains(opts.Rooms[:k], r) {
+	remote := make([]string, 0, len(opts.Rooms))
+	for _, r := range opts.Rooms {
+		if a.nsp.Socket(r) != nil || contains(remote, r) {
 			continue // a local socket's own room, or a repeat
 		}
+		remote = append(remote, r)
 		size += 8 + len(r)
-		a.node.pub.publish(a.channel(r), appendMessage(make([]byte, 0, size), a.node.id, opts.Rooms[:k+1], opts.Except, text, atts, e.Seq()))
+	}
+	if others := a.node.liveNodes.Load() - 1; len(remote) > 1 && others > 0 && int64(len(remote)) >= others {
+		a.node.pub.publish(a.all, appendMessage(make([]byte, 0, size), a.node.id, remote, opts.Except, text, atts, 0))
+		return
+	}
+	for k, r := range remote {
+		a.node.pub.publish(a.channel(r), appendMessage(make([]byte, 0, size), a.node.id, remote[:k+1], opts.Except, text, atts, e.Seq()))
 	}
 }
 
 // receive delivers a message that arrived on the channel of room ("" for
 // the all channel) to the local sockets it is meant for: those in room that
-// are in no earlier target room and in no except room. The packet is
+// are in no earlier target room and in no except room; on the all channel
+// those in any of its rooms (every socket if it lists none) and in no
+// except room. The packet is
 // wrapped once and shared by every receiving socket.
 func (a *Adapter) receive(room, payload string) {
 	m, err := decodeMessage([]byte(payload))
-	if err != nil || (room == "") != (len(m.Rooms) == 0) || (room != "" && m.Rooms[len(m.Rooms)-1] != room) {
+	if err != nil || (room != "" && (len(m.Rooms) == 0 || m.Rooms[len(m.Rooms)-1] != room)) || (room == "" && len(m.Rooms) > 0 && m.Seq > 0) {
 		a.node.stats.invalid.Add(1)
 		return
 	}
@@ -161,7 +174,9 @@ func (a *Adapter) receive(room, payload string) {
 	}
 	a.node.stats.received.Add(1)
 	opts := socketio.BroadcastOptions{Except: m.Except, Local: true}
-	if room != "" {
+	if room == "" {
+		opts.Rooms = m.Rooms // every socket of these rooms (all of them if none)
+	} else {
 		opts.Rooms = []string{room}
 		opts.Except = append(m.Except, m.Rooms[:len(m.Rooms)-1]...)
 	}

@@ -25,6 +25,7 @@ func TestBroadcastAcrossNodes(t *testing.T) {
 	a := newTestNode(t, r, "h", Options{})
 	b := newTestNode(t, r, "h", Options{})
 	c := newTestNode(t, r, "h", Options{})
+	waitLive(t, 3, a, b, c)
 
 	u1 := dialClient(t, a.url, "rooms=user:1")
 	both := dialClient(t, a.url, "rooms=user:2,team")
@@ -48,10 +49,15 @@ func TestBroadcastAcrossNodes(t *testing.T) {
 		muted.expect(t, "sentinel")
 		muted.quiet(t)
 	})
-	t.Run("node without the rooms receives nothing", func(t *testing.T) {
-		if got := c.Stats(); got.Received != 0 || got.Echoes != 0 {
-			t.Errorf("node C received %d messages and %d echoes, want none", got.Received, got.Echoes)
-		}
+	t.Run("node without the rooms receives only the emit to as many rooms as other nodes", func(t *testing.T) {
+		// user:2 and team: two rooms, two other nodes, so one message
+		// on the all channel rather than one per room.
+		checkFor(t, 5*time.Second, func() error {
+			if got := c.Stats(); got.Received != 1 || got.Echoes != 0 {
+				return fmt.Errorf("node C received %d messages and %d echoes, want 1 and none", got.Received, got.Echoes)
+			}
+			return nil
+		})
 	})
 	t.Run("every socket", func(t *testing.T) {
 		b.emit(t, "all", nil, "user:2")
@@ -60,17 +66,17 @@ func TestBroadcastAcrossNodes(t *testing.T) {
 		both.quiet(t)
 	})
 	t.Run("counts", func(t *testing.T) {
-		// C got only the every-socket broadcast, on the channel all
-		// nodes share.
-		if got := c.Stats().Received; got != 1 {
-			t.Errorf("node C received %d messages, want 1 (the broadcast to all)", got)
+		// C got the two-room emit and the every-socket broadcast, on the
+		// channel all nodes share.
+		if got := c.Stats().Received; got != 2 {
+			t.Errorf("node C received %d messages, want 2 (the two-room emit and the broadcast to all)", got)
 		}
-		// One per target room: user:1; user:2 and team; user:2; team;
-		// muted; all.
-		if got := a.Stats().Received; got != 7 {
-			t.Errorf("node A received %d messages, want 7", got)
+		// One per target room below the number of other nodes: user:1;
+		// user:2 and team (one, in all); user:2; team; muted; all.
+		if got := a.Stats().Received; got != 6 {
+			t.Errorf("node A received %d messages, want 6", got)
 		}
-		if got, want := b.Stats().Published, uint64(7); got != want {
+		if got, want := b.Stats().Published, uint64(6); got != want {
 			t.Errorf("node B published %d messages, want %d", got, want)
 		}
 	})
@@ -94,6 +100,51 @@ func TestBroadcastAcrossNodes(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// Four nodes, clients on A, B emits to two rooms: fewer rooms than other
+// nodes, so one message per room, each to the node that holds it; C and D
+// receive nothing, and a socket in both rooms gets one copy.
+func TestBroadcastToFewRoomsGoesToTheirNodesOnly(t *testing.T) {
+	r := startRedis(t)
+	a := newTestNode(t, r, "h", Options{})
+	b := newTestNode(t, r, "h", Options{})
+	c := newTestNode(t, r, "h", Options{})
+	d := newTestNode(t, r, "h", Options{})
+	waitLive(t, 4, a, b, c, d)
+	both := dialClient(t, a.url, "rooms=user:7,team")
+	one := dialClient(t, a.url, "rooms=team")
+	b.emit(t, "few", []string{"user:7", "team"})
+	both.expect(t, "few")
+	one.expect(t, "few")
+	both.quiet(t)
+	if got := a.Stats().Received; got != 2 {
+		t.Errorf("node A received %d messages, want 2 (one per room)", got)
+	}
+	for name, n := range map[string]*testNode{"C": c, "D": d} {
+		if got := n.Stats(); got.Received != 0 || got.Echoes != 0 {
+			t.Errorf("node %s received %d messages and %d echoes, want none", name, got.Received, got.Echoes)
+		}
+	}
+	// Three rooms, three other nodes: one message in all, one per node.
+	other := dialClient(t, a.url, "rooms=user:8")
+	b.emit(t, "many", []string{"user:7", "team", "user:8"})
+	both.expect(t, "many")
+	one.expect(t, "many")
+	other.expect(t, "many")
+	both.quiet(t)
+	for name, n := range map[string]*testNode{"A": a, "C": c, "D": d} {
+		want := uint64(1)
+		if name == "A" {
+			want = 3
+		}
+		checkFor(t, 5*time.Second, func() error {
+			if got := n.Stats().Received; got != want {
+				return fmt.Errorf("node %s received %d messages, want %d", name, got, want)
+			}
+			return nil
+		})
+	}
 }
 
 // A join returns once Redis confirmed the subscription: the very first
@@ -323,7 +374,7 @@ func TestSubscribesAreBatched(t *testing.T) {
 	}
 	// One per channel without batching; how many fewer depends on how
 	// fast the writer wakes meanwhile (a few under no load).
-	if n := calls() - before; n > channels/10 {
+	if n := calls() - before; n > channels/4 {
 		t.Errorf("%d SUBSCRIBE commands for %d channels", n, channels)
 	} else {
 		t.Logf("%d SUBSCRIBE commands for %d channels", n, channels)

@@ -271,3 +271,21 @@ func numSub(t testing.TB, rdb *redis.Client, channel string) int64 {
 	}
 	return m[channel]
 }
+
+// waitLive refreshes the leases of nodes until each counts n live nodes
+// (a node counts the others at its lease refreshes).
+func waitLive(t testing.TB, n int64, nodes ...*testNode) {
+	t.Helper()
+	checkFor(t, 5*time.Second, func() error {
+		for _, x := range nodes {
+			if got := x.liveNodes.Load(); got != n {
+				select {
+				case x.leaseNow <- struct{}{}:
+				default:
+				}
+				return fmt.Errorf("a node counts %d live nodes, want %d", got, n)
+			}
+		}
+		return nil
+	})
+}

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -15,15 +16,16 @@ import (
 // it, under a short lock, taking its users out of presence.
 
 // refreshLua: ARGV prefix, id, addr, sockets, users, started (unix ms), ttl
-// (ms). Returns 1 if the node was not listed (first refresh, or it was
-// reaped or Redis lost it).
+// (ms). Returns {1 if the node was not listed (first refresh, or it was
+// reaped or Redis lost it), the number of live nodes}.
 var refreshScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local key = ARGV[1] .. ':node:' .. ARGV[2]
 redis.call('HSET', key, 'addr', ARGV[3], 'sockets', ARGV[4], 'users', ARGV[5], 'started', ARGV[6])
 redis.call('PEXPIRE', key, ARGV[7])
-return redis.call('ZADD', ARGV[1] .. ':nodes', now + tonumber(ARGV[7]), ARGV[2])`)
+local added = redis.call('ZADD', ARGV[1] .. ':nodes', now + tonumber(ARGV[7]), ARGV[2])
+return {added, redis.call('ZCOUNT', ARGV[1] .. ':nodes', '(' .. now, '+inf')}`)
 
 // nodesScript: ARGV prefix, then "live" or "dead". Lists the ids of the
 // live nodes, or of up to 16 dead ones.
@@ -65,12 +67,16 @@ func (n *Node) refreshLease(first bool) error {
 	ctx, cancel := context.WithTimeout(n.ctx, n.opts.LeaseTTL/3)
 	defer cancel()
 	users, sockets := n.presence.counts()
-	added, err := refreshScript.Run(ctx, n.rdb, nil, n.opts.Prefix, n.id, n.opts.Addr, sockets, users,
-		n.started.UnixMilli(), n.opts.LeaseTTL.Milliseconds()).Int()
+	res, err := refreshScript.Run(ctx, n.rdb, nil, n.opts.Prefix, n.id, n.opts.Addr, sockets, users,
+		n.started.UnixMilli(), n.opts.LeaseTTL.Milliseconds()).Int64Slice()
 	if err != nil {
 		return err
 	}
-	if added == 1 && !first {
+	if len(res) != 2 {
+		return fmt.Errorf("cluster: lease refresh answered %v", res)
+	}
+	n.liveNodes.Store(res[1])
+	if res[0] == 1 && !first {
 		n.log.Warn("cluster: this node was not listed (its lease lapsed or Redis restarted); writing its presence again")
 		n.presence.restore()
 	}

@@ -146,8 +146,12 @@ type Node struct {
 	shardsDown atomic.Int32
 	resync     atomic.Bool
 	leaseErr   atomic.Pointer[string]
-	leaseNow   chan struct{} // refresh the lease at once
-	closed     atomic.Bool
+	// liveNodes is the number of live nodes at the last lease refresh
+	// (0 before the first): Adapter.Broadcast picks the cheaper routing
+	// of a broadcast to several rooms with it.
+	liveNodes atomic.Int64
+	leaseNow  chan struct{} // refresh the lease at once
+	closed    atomic.Bool
 }
 
 // New starts a node on rdb, which the caller keeps and closes after
