@@ -56,7 +56,8 @@ func (g *Gateway) EmitDataUpdated(tenant, userID, dataType string, data json.Raw
 }
 
 // emitRaw adds the timestamp to data, encodes the event once and sends it
-// to each room in turn (rooms are disjoint user rooms or a single room).
+// to the rooms in one broadcast: in cluster mode the adapter then picks
+// one message per room or one for every node, whichever is fewer.
 func (g *Gateway) emitRaw(rooms []string, event string, data json.RawMessage) error {
 	start := time.Now()
 	payload, err := withTimestamp(data, g.now())
@@ -68,9 +69,7 @@ func (g *Gateway) emitRaw(rooms []string, event string, data json.RawMessage) er
 		return err
 	}
 	g.obs.EventOut(event)
-	for _, r := range rooms {
-		g.nsp.To(r).Send(e)
-	}
+	g.nsp.To(rooms...).Send(e)
 	g.obs.Emitted(time.Since(start))
 	return nil
 }
