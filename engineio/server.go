@@ -283,14 +283,28 @@ func (srv *Server) ServeConn(nc net.Conn, r *http.Request) *Session {
 // publishes it: counted, addressable by sid, armed for heartbeats. Only a
 // registered session is ever closed, so every close has its open and its
 // handler. Nothing is written to the client before.
+//
+// OnSession may hand s to code that closes it before OnSession returns; such
+// a session is told OnClose here, once it has its handler, and never
+// published. Publishing under s.mu orders it before any later close, whose
+// forget then finds it (lock order: s.mu, then a shard's or the wheel's).
 func (srv *Server) register(s *Session, r *http.Request) {
-	s.handler = srv.opts.OnSession(s, r)
+	h := srv.opts.OnSession(s, r)
 	srv.opened.Add(1)
+	s.mu.Lock()
+	s.handler = h
+	if s.state == stateClosed {
+		reason := s.reason
+		s.mu.Unlock()
+		h.OnClose(s, reason)
+		return
+	}
 	sh := srv.shard(s.id)
 	sh.mu.Lock()
 	sh.sessions[s.id] = s
 	sh.mu.Unlock()
 	srv.wheel.schedule(s, srv.opts.PingInterval, false)
+	s.mu.Unlock()
 }
 
 func (srv *Server) openPacket(sid, transport string) *Message {

@@ -246,7 +246,7 @@ func (s *Session) close(reason string) {
 	s.reason = reason
 	s.state = stateClosed
 	s.notifyDrainLocked()
-	p, probe := s.poll, s.probe
+	p, probe, h := s.poll, s.probe, s.handler
 	s.probe = nil
 	deferred := s.delivering // OnClose follows the OnMessage in progress
 	if deferred {
@@ -275,8 +275,8 @@ func (s *Session) close(reason string) {
 	if c := s.ws.Load(); c != nil {
 		c.close(reason)
 	}
-	if !deferred {
-		s.handler.OnClose(s, reason)
+	if !deferred && h != nil { // nil: closed within OnSession, register tells it
+		h.OnClose(s, reason)
 	}
 }
 
