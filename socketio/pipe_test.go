@@ -330,7 +330,8 @@ func TestPausedSocketHoldsBroadcasts(t *testing.T) {
 	srv, l := pipeServe(t, socketio.Options{})
 	paused := make(chan *socketio.Socket, 1)
 	srv.Of("/").OnConnection(func(s *socketio.Socket) { s.Join("room"); s.Pause(); paused <- s })
-	srv.Of("/admin").OnConnection(func(s *socketio.Socket) { s.Join("room") })
+	joined := make(chan struct{}, 1)
+	srv.Of("/admin").OnConnection(func(s *socketio.Socket) { s.Join("room"); joined <- struct{}{} })
 	c := pipeDial(t, l)
 	c.send("40")
 	if got := c.read(); !strings.HasPrefix(got, "40{") {
@@ -341,6 +342,7 @@ func TestPausedSocketHoldsBroadcasts(t *testing.T) {
 	if got := c.read(); !strings.HasPrefix(got, "40/admin,{") {
 		t.Fatalf("CONNECT answer %q", got)
 	}
+	<-joined // OnConnection runs after the CONNECT answer, as in socket.io
 	srv.Of("/").To("room").Emit("live", 1)
 	srv.Of("/admin").To("room").Emit("other")
 	if got := c.read(); got != `42/admin,["other"]` {
