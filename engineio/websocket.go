@@ -672,10 +672,12 @@ func (c *wsConn) writeAndClose(frame []byte, reason string) (closeNow bool) {
 	if err := c.writeLocked(frame); err != nil {
 		return false
 	}
+	// From here the close has its reason, whoever runs it: the client may
+	// answer the close frame by closing its side before the caller's close.
+	c.closing, c.closeWhy = true, reason
 	if len(c.queue) == 0 {
 		return true
 	}
-	c.closing, c.closeWhy = true, reason
 	if c.wake != nil {
 		c.wake.Signal()
 	}
@@ -695,6 +697,9 @@ func (c *wsConn) close(reason string) {
 	if c.closed {
 		c.mu.Unlock()
 		return
+	}
+	if c.closing && c.closeWhy != "" {
+		reason = c.closeWhy // the first reason wins
 	}
 	c.closed = true
 	c.queue, c.queued = nil, 0
