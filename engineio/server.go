@@ -171,8 +171,12 @@ func writeError(w http.ResponseWriter, code int) {
 func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	sid := q.Get("sid")
-	if sid != "" && srv.opts.Forward != nil && srv.lookup(sid) == nil && srv.opts.Forward(w, r, sid) {
-		return
+	var s *Session
+	if sid != "" {
+		s = srv.lookup(sid)
+		if s == nil && srv.opts.Forward != nil && srv.opts.Forward(w, r, sid) {
+			return
+		}
 	}
 	if !srv.opts.CORS.apply(w, r) {
 		if r.Method == http.MethodOptions {
@@ -204,7 +208,6 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		srv.handshake(w, r, transport)
 		return
 	}
-	s := srv.lookup(sid)
 	if s == nil || r.Method == http.MethodGet && transport == "polling" && s.pingExpired() {
 		writeError(w, errUnknownSid)
 		return

@@ -18,14 +18,15 @@ func TestAnnouncedEncodingMatches(t *testing.T) {
 		{ID: "id-2", UserID: "ü<&>", TenantID: "t\"", Seq: 1, Type: "x", Title: "a\u2028b", Message: "m\n",
 			Data: json.RawMessage(`{"k": "<v>"}`), Status: herald.StatusUnread, CreatedAt: exp, ExpiresAt: &exp, GroupKey: "g"},
 	} {
-		got, err := encodeAnnounced(&n, ts)
+		got, err := encodeNotificationNew(&n, ts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := encodeNotificationNew(n, ts)
+		want, err := encodeEvent(EventNotificationNew, notificationNew{n, ts}) // encoding/json's
 		if err != nil {
 			t.Fatal(err)
 		}
+		want = want.WithSeq(n.Seq)
 		if string(got.Text()) != string(want.Text()) || got.Seq() != want.Seq() || got.Event() != want.Event() {
 			t.Errorf("notification:new\n got %s (seq %d)\nwant %s (seq %d)", got.Text(), got.Seq(), want.Text(), want.Seq())
 		}

@@ -363,7 +363,7 @@ func (g *Gateway) fill(k userKey, after, upTo int64, deliver func(*socketio.Enco
 			if n.Seq > upTo {
 				return after
 			}
-			if e, err := encodeNotificationNew(n, ts); err == nil {
+			if e, err := encodeNotificationNew(&n, ts); err == nil {
 				g.obs.EventOut(EventNotificationNew)
 				deliver(e)
 			}

@@ -57,7 +57,7 @@ func TestSequencedDropsDuplicatesAndFillsGaps(t *testing.T) {
 	var got []int64
 	deliver := func(e *socketio.Encoded) { got = append(got, e.Seq()) }
 	send := func(seq int64) {
-		e, err := encodeNotificationNew(created[seq-1], "ts")
+		e, err := encodeNotificationNew(&created[seq-1], "ts")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +70,7 @@ func TestSequencedDropsDuplicatesAndFillsGaps(t *testing.T) {
 	if want := []int64{2, 3, 4, 5}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("delivered %v, want %v", got, want)
 	}
-	other, _ := encodeNotificationNew(created[0], "ts")
+	other, _ := encodeNotificationNew(&created[0], "ts")
 	got = nil
 	g.Sequenced(tenantRoom(k.tenant), other, deliver)
 	if !reflect.DeepEqual(got, []int64{1}) {

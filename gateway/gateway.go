@@ -299,10 +299,17 @@ func (g *Gateway) resume(s *socketio.Socket, k userKey, lastSeq int64) {
 	unlock()
 }
 
-// encodeNotificationNew encodes notification:new; the packet carries the
-// notification's seq for heldEvent.
-func encodeNotificationNew(n herald.Notification, ts string) (*socketio.Encoded, error) {
-	e, err := encodeEvent(EventNotificationNew, notificationNew{n, ts})
+// encodeNotificationNew encodes notification:new {notification,
+// timestamp} (notificationNew) without reflection; the packet carries the
+// notification's seq. ts is a Timestamp, which needs no escaping.
+func encodeNotificationNew(n *herald.Notification, ts string) (*socketio.Encoded, error) {
+	b := make([]byte, 0, 320+len(n.Title)+len(n.Message)+len(n.Data))
+	b, err := n.AppendJSON(append(b, `{"notification":`...))
+	if err != nil {
+		return nil, err
+	}
+	b = append(append(append(b, `,"timestamp":"`...), ts...), `"}`...)
+	e, err := encodeEvent(EventNotificationNew, json.RawMessage(b))
 	if err != nil {
 		return nil, err
 	}

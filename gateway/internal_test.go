@@ -47,7 +47,7 @@ func TestTimestampIsJavaScriptISO(t *testing.T) {
 }
 
 func TestHeldEvent(t *testing.T) {
-	e, err := encodeNotificationNew(herald.Notification{ID: "n", Seq: 42}, "ts")
+	e, err := encodeNotificationNew(&herald.Notification{ID: "n", Seq: 42}, "ts")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -144,7 +144,7 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 			continue
 		}
 		k := userKey{n.TenantID, n.UserID}
-		e, err := encodeAnnounced(&n, ts)
+		e, err := encodeNotificationNew(&n, ts)
 		if err != nil {
 			g.log.Error("encode", "event", EventNotificationNew, "err", err)
 			continue
@@ -173,23 +173,6 @@ func (g *Gateway) CreateNotifications(ctx context.Context, ns []herald.NewNotifi
 	}
 	g.obs.Emitted(time.Since(start))
 	return created, nil
-}
-
-// encodeAnnounced is encodeNotificationNew for CreateNotifications: the
-// same packet, its payload written by hand (herald.Notification.AppendJSON)
-// rather than through reflection and a second pass of encoding/json.
-func encodeAnnounced(n *herald.Notification, ts string) (*socketio.Encoded, error) {
-	b := make([]byte, 0, 320+len(n.Title)+len(n.Message)+len(n.Data))
-	b, err := n.AppendJSON(append(b, `{"notification":`...))
-	if err != nil {
-		return nil, err
-	}
-	b = append(append(append(b, `,"timestamp":"`...), ts...), `"}`...)
-	e, err := encodeEvent(EventNotificationNew, json.RawMessage(b))
-	if err != nil {
-		return nil, err
-	}
-	return e.WithSeq(n.Seq), nil
 }
 
 // appendUnreadCount appends the payload of unread-count (unreadCount) to

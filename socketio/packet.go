@@ -68,17 +68,37 @@ func Reserved(name string) bool { return reservedEvents[name] }
 // [namespace ","], [ack id], [JSON]. The payload is checked against the
 // packet type as the reference parser does. Data aliases b.
 func Decode(b []byte) (Packet, error) {
-	var p Packet
 	if len(b) == 0 {
-		return p, ErrEmptyPacket
+		return Packet{}, ErrEmptyPacket
 	}
 	// Nothing of a packet that is not UTF-8 (its namespace, say) may be
 	// echoed back in a text frame.
 	if !utf8.Valid(b) {
-		return p, ErrInvalidUTF8
+		return Packet{}, ErrInvalidUTF8
 	}
+	p, i, err := decodeHeader(b)
+	if err != nil {
+		return p, err
+	}
+	if i < len(b) {
+		p.Data = b[i:]
+		if !json.Valid(p.Data) {
+			return p, ErrBadPayload
+		}
+	}
+	if !payloadValid(&p) {
+		return p, ErrBadPayload
+	}
+	return p, nil
+}
+
+// decodeHeader parses what precedes a packet's payload: type,
+// [attachments "-"], [namespace ","], [ack id]. It returns the packet so
+// far and the index of its payload in b; b must not be empty.
+func decodeHeader(b []byte) (Packet, int, error) {
+	var p Packet
 	if b[0] < '0' || b[0] > '6' {
-		return p, ErrBadPacketType
+		return p, 0, ErrBadPacketType
 	}
 	p.Type = PacketType(b[0] - '0')
 	i := 1
@@ -88,11 +108,11 @@ func Decode(b []byte) (Packet, error) {
 			i++
 		}
 		if i == start || i >= len(b) || b[i] != '-' || i-start > 3 {
-			return p, ErrBadAttachments
+			return p, 0, ErrBadAttachments
 		}
 		n, _ := strconv.Atoi(string(b[start:i]))
 		if n > MaxAttachments {
-			return p, ErrTooManyAttach
+			return p, 0, ErrTooManyAttach
 		}
 		p.Attachments = n
 		i++
@@ -115,20 +135,11 @@ func Decode(b []byte) (Packet, error) {
 	if i > start {
 		id, err := strconv.ParseUint(string(b[start:i]), 10, 63)
 		if err != nil {
-			return p, ErrBadID
+			return p, 0, ErrBadID
 		}
 		p.HasID, p.ID = true, id
 	}
-	if i < len(b) {
-		p.Data = b[i:]
-		if !json.Valid(p.Data) {
-			return p, ErrBadPayload
-		}
-	}
-	if !payloadValid(&p) {
-		return p, ErrBadPayload
-	}
-	return p, nil
+	return p, i, nil
 }
 
 func payloadValid(p *Packet) bool {
